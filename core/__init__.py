@@ -1,0 +1,41 @@
+"""weightinit's engine: deterministic, streamed model-weight initialization.
+
+    spec = Spec.model_validate(json)          # the request (layers, seed, convention, dtype)
+    plan = build_plan(spec)                   # every tensor, resolved; nothing generated
+    plan_document(plan)                       # the plan as JSON (fans, expected variance)
+    write_file(plan, "model.safetensors")     # generate and write, in bounded chunks
+    ChunkStream(plan)                         # ordered chunks to stream anywhere
+    verify_file(plan, "model.safetensors")    # bit-for-bit check against the spec
+
+No web framework is imported here; ``service/`` is the HTTP layer on top.
+"""
+
+from core.errors import LimitError, SpecError
+from core.files import Verification, verify_file, write_file
+from core.generate import ChunkStream
+from core.initializers import REGISTRY, catalogue
+from core.plan import Limits, Plan, build_plan
+from core.report import plan_document, report_document
+from core.spec import Spec
+from core.writer import Observer, file_size, header_bytes, stream_bytes
+
+__all__ = [
+    "REGISTRY",
+    "ChunkStream",
+    "LimitError",
+    "Limits",
+    "Observer",
+    "Plan",
+    "Spec",
+    "SpecError",
+    "Verification",
+    "build_plan",
+    "catalogue",
+    "file_size",
+    "header_bytes",
+    "plan_document",
+    "report_document",
+    "stream_bytes",
+    "verify_file",
+    "write_file",
+]

@@ -1,0 +1,100 @@
+"""Writing a plan to a safetensors file, and verifying a file against a spec."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.generate import DEFAULT_CHUNK_BYTES, ChunkStream
+from core.plan import Plan
+from core.writer import Observer, file_metadata, header_bytes, stream_bytes
+
+# Metadata that names the producer, not the content: a file made by another release of
+# weightinit with the same algorithm still verifies.
+_PROVENANCE_KEYS = frozenset({"weightinit_version"})
+
+
+def write_file(
+    plan: Plan, path: str | os.PathLike[str], *, with_stats: bool = False,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> Observer:
+    """Generate the plan into ``path`` (atomically: a temporary file renamed at the end)."""
+    target = Path(path)
+    observer = Observer()
+    stream = ChunkStream(plan, with_stats=with_stats, chunk_bytes=chunk_bytes)
+    handle, temporary = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            for buffer in stream_bytes(header_bytes(plan), iter(stream), observer):
+                out.write(buffer)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return observer
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Outcome of ``verify``: ``ok``, else the first tensor (or header part) that differs."""
+
+    ok: bool
+    message: str
+    tensor: str | None = None
+
+
+def _read_header(path: Path) -> tuple[int, dict]:
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise ValueError("file too small to be safetensors")
+        (length,) = struct.unpack("<Q", prefix)
+        if length > 100_000_000:
+            raise ValueError("header length over 100 MB: not a safetensors file")
+        return length, json.loads(handle.read(length))
+
+
+def verify_file(plan: Plan, path: str | os.PathLike[str]) -> Verification:
+    """Check that ``path`` holds exactly the bytes the plan produces, tensor by tensor."""
+    path = Path(path)
+    expected_header = header_bytes(plan)
+    try:
+        length, header = _read_header(path)
+    except (ValueError, json.JSONDecodeError) as error:
+        return Verification(False, f"unreadable safetensors header: {error}")
+    for output in plan.outputs:
+        entry = header.get(output.name)
+        wanted = json.loads(expected_header[8:])[output.name]
+        if entry != wanted:
+            return Verification(
+                False, f"{output.name}: header entry {entry} != expected {wanted}", output.name
+            )
+    extra = set(header) - {"__metadata__"} - {o.name for o in plan.outputs}
+    if extra:
+        return Verification(False, f"unexpected tensors in file: {sorted(extra)[:5]}")
+    metadata = {k: v for k, v in header.get("__metadata__", {}).items()
+                if k not in _PROVENANCE_KEYS}
+    wanted_metadata = {k: v for k, v in file_metadata(plan).items() if k not in _PROVENANCE_KEYS}
+    if metadata != wanted_metadata:
+        differing = sorted(k for k in set(metadata) | set(wanted_metadata)
+                           if metadata.get(k) != wanted_metadata.get(k))
+        return Verification(False, f"metadata differs in {differing}")
+    data_start = 8 + length
+    expected_size = data_start + plan.total_bytes
+    if path.stat().st_size != expected_size:
+        return Verification(False, f"file is {path.stat().st_size} bytes, expected {expected_size}")
+    with path.open("rb") as handle:
+        handle.seek(data_start)
+        for chunk in ChunkStream(plan):
+            wanted_bytes = chunk.buffer
+            got = handle.read(len(wanted_bytes))
+            if got != wanted_bytes:
+                return Verification(
+                    False, f"{chunk.output.name}: bytes differ from what the spec produces",
+                    chunk.output.name,
+                )
+    return Verification(True, f"{len(plan.outputs)} tensors, {plan.total_bytes} bytes match")

@@ -1,0 +1,259 @@
+"""Request models of the initializers: one Pydantic model per name, with its parameters.
+
+A spec names an initializer as a string (``"glorot_uniform"``), an object with ``name``
+and parameters, or a Keras config object (``{"class_name": "GlorotUniform", ...}``); all
+three validate to the same model. Scale parameters of the plain draws are required
+(torch and Keras default them differently); Keras' own ``random_uniform`` /
+``random_normal`` keep Keras' defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+Mode = Literal["fan_in", "fan_out", "fan_avg", "fan_geo_avg"]
+Distribution = Literal["uniform", "truncated_normal", "untruncated_normal", "normal"]
+LINEAR_NONLINEARITIES = (
+    "linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+)
+Nonlinearity = Literal[
+    "linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+    "conv_transpose2d", "conv_transpose3d", "tanh", "relu", "leaky_relu", "selu",
+]
+Gain = Annotated[float, Field(gt=0, description="multiplier of the standard deviation")]
+
+
+class Zeros(_Params):
+    name: Literal["zeros"] = "zeros"
+
+
+class Ones(_Params):
+    name: Literal["ones"] = "ones"
+
+
+class Constant(_Params):
+    name: Literal["constant"] = "constant"
+    value: float = 0.0
+
+
+class Uniform(_Params):
+    name: Literal["uniform"] = "uniform"
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+class RandomUniform(_Params):
+    name: Literal["random_uniform"] = "random_uniform"
+    minval: float = -0.05
+    maxval: float = 0.05
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RandomUniform:
+        if self.minval > self.maxval:
+            raise ValueError(f"minval ({self.minval}) must not exceed maxval ({self.maxval})")
+        return self
+
+
+class Normal(_Params):
+    name: Literal["normal"] = "normal"
+    mean: float = 0.0
+    std: float = Field(ge=0)
+
+
+class RandomNormal(_Params):
+    name: Literal["random_normal"] = "random_normal"
+    mean: float = 0.0
+    stddev: float = Field(0.05, ge=0)
+
+
+class TruncatedNormal(_Params):
+    name: Literal["truncated_normal"] = "truncated_normal"
+    mean: float = 0.0
+    std: float = Field(gt=0)
+    a: float | None = Field(None, description="absolute lower bound; default mean - 2 std")
+    b: float | None = Field(None, description="absolute upper bound; default mean + 2 std")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TruncatedNormal:
+        a = self.mean - 2 * self.std if self.a is None else self.a
+        b = self.mean + 2 * self.std if self.b is None else self.b
+        if not a < b:
+            raise ValueError(f"a ({a}) must be less than b ({b})")
+        return self
+
+
+class VarianceScaling(_Params):
+    name: Literal["variance_scaling"] = "variance_scaling"
+    scale: float = Field(1.0, gt=0)
+    mode: Mode = "fan_in"
+    distribution: Distribution = "truncated_normal"
+
+    @field_validator("distribution", mode="after")
+    @classmethod
+    def _keras_normal(cls, value: str) -> str:
+        # Keras 3 maps "normal" to "truncated_normal"; the plan shows the resolved name.
+        return "truncated_normal" if value == "normal" else value
+
+
+class _KerasFamily(_Params):
+    """Glorot/He/Lecun: fixed variance scaling, no parameters of their own."""
+
+
+class GlorotUniform(_KerasFamily):
+    name: Literal["glorot_uniform"] = "glorot_uniform"
+
+
+class GlorotNormal(_KerasFamily):
+    name: Literal["glorot_normal"] = "glorot_normal"
+
+
+class HeUniform(_KerasFamily):
+    name: Literal["he_uniform"] = "he_uniform"
+
+
+class HeNormal(_KerasFamily):
+    name: Literal["he_normal"] = "he_normal"
+
+
+class LecunUniform(_KerasFamily):
+    name: Literal["lecun_uniform"] = "lecun_uniform"
+
+
+class LecunNormal(_KerasFamily):
+    name: Literal["lecun_normal"] = "lecun_normal"
+
+
+class XavierUniform(_Params):
+    name: Literal["xavier_uniform"] = "xavier_uniform"
+    gain: Gain = 1.0
+
+
+class XavierNormal(_Params):
+    name: Literal["xavier_normal"] = "xavier_normal"
+    gain: Gain = 1.0
+
+
+class KaimingUniform(_Params):
+    name: Literal["kaiming_uniform"] = "kaiming_uniform"
+    a: float = Field(0.0, description="negative slope, used when nonlinearity is leaky_relu")
+    mode: Literal["fan_in", "fan_out"] = "fan_in"
+    nonlinearity: Nonlinearity = "leaky_relu"
+
+
+class KaimingNormal(_Params):
+    name: Literal["kaiming_normal"] = "kaiming_normal"
+    a: float = Field(0.0, description="negative slope, used when nonlinearity is leaky_relu")
+    mode: Literal["fan_in", "fan_out"] = "fan_in"
+    nonlinearity: Nonlinearity = "leaky_relu"
+
+
+class TorchDefault(_Params):
+    name: Literal["torch_default"] = "torch_default"
+
+
+class Orthogonal(_Params):
+    name: Literal["orthogonal"] = "orthogonal"
+    gain: Gain = 1.0
+
+
+class Identity(_Params):
+    name: Literal["identity"] = "identity"
+    gain: float = 1.0
+
+
+class Eye(_Params):
+    name: Literal["eye"] = "eye"
+    gain: float = 1.0
+
+
+class Dirac(_Params):
+    name: Literal["dirac"] = "dirac"
+    groups: int = Field(1, ge=1)
+
+
+class Sparse(_Params):
+    name: Literal["sparse"] = "sparse"
+    sparsity: float = Field(ge=0, le=1)
+    std: float = Field(0.01, ge=0)
+
+
+# --------------------------------------------------------- Keras config objects ----
+
+_KERAS_CLASSES: dict[str, str] = {
+    "Zeros": "zeros", "Ones": "ones", "Constant": "constant",
+    "RandomUniform": "random_uniform", "RandomNormal": "random_normal",
+    "TruncatedNormal": "truncated_normal", "VarianceScaling": "variance_scaling",
+    "GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal",
+    "HeUniform": "he_uniform", "HeNormal": "he_normal",
+    "LecunUniform": "lecun_uniform", "LecunNormal": "lecun_normal",
+    "Orthogonal": "orthogonal", "OrthogonalInitializer": "orthogonal",
+    "Identity": "identity", "IdentityInitializer": "identity",
+}
+# Keras string aliases whose meaning differs from ours, mapped to what Keras means.
+_KERAS_ALIASES: dict[str, dict[str, Any]] = {
+    "zero": {"name": "zeros"}, "one": {"name": "ones"},
+}
+
+
+def from_keras_config(obj: dict[str, Any]) -> dict[str, Any]:
+    """Translate ``{"class_name": ..., "config": {...}}`` to our name and parameters.
+
+    The request seed governs: a ``seed`` inside the Keras config is dropped (the plan
+    reports it under ``ignored``).
+    """
+    class_name = obj.get("class_name")
+    if class_name not in _KERAS_CLASSES:
+        raise ValueError(
+            f"unknown Keras initializer class {class_name!r}; known: {sorted(_KERAS_CLASSES)}"
+        )
+    config = dict(obj.get("config") or {})
+    config.pop("seed", None)
+    name = _KERAS_CLASSES[class_name]
+    if name == "truncated_normal":  # Keras: stddev, cut at mean +- 2 stddev, default 0.05
+        mean = float(config.pop("mean", 0.0))
+        std = float(config.pop("stddev", 0.05))
+        return {"name": name, "mean": mean, "std": std, **config}
+    return {"name": name, **config}
+
+
+def _normalise(value: Any) -> Any:
+    """Accept a bare name, an object with ``name``, or a Keras config object."""
+    if isinstance(value, str):
+        return _KERAS_ALIASES.get(value, {"name": value})
+    if isinstance(value, dict) and "class_name" in value and "name" not in value:
+        return from_keras_config(value)
+    return value
+
+
+_PARAM_MODELS = (
+    Zeros, Ones, Constant, Uniform, Normal, TruncatedNormal, RandomUniform, RandomNormal,
+    VarianceScaling, GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform,
+    LecunNormal, XavierUniform, XavierNormal, KaimingUniform, KaimingNormal, TorchDefault,
+    Orthogonal, Identity, Eye, Dirac, Sparse,
+)
+
+InitializerParams = Annotated[
+    Zeros | Ones | Constant | Uniform | Normal | TruncatedNormal | RandomUniform
+    | RandomNormal | VarianceScaling | GlorotUniform | GlorotNormal | HeUniform | HeNormal
+    | LecunUniform | LecunNormal | XavierUniform | XavierNormal | KaimingUniform
+    | KaimingNormal | TorchDefault | Orthogonal | Identity | Eye | Dirac | Sparse,
+    Field(discriminator="name"),
+    BeforeValidator(_normalise),
+]
+"""An initializer in a spec: a name, ``{"name": ..., params}`` or a Keras config."""
+
+INITIALIZER_NAMES = tuple(model.model_fields["name"].default for model in _PARAM_MODELS)

@@ -1,0 +1,136 @@
+"""What every layer shares: the request base model and the expansion into tensor plans.
+
+A layer expands into ``TensorPlan``s: full names, shapes, dtypes, fans and resolved
+initializers in the spec's convention. Layer modules only say which tensors a layer has
+and their defaults; naming, fans lookup, initializer resolution and error locations are
+done here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from core.errors import Loc, SpecError
+from core.fans import Convention, Fans, fans_from_shape
+from core.initializer_params import InitializerParams
+from core.initializers import InitContext, ResolveError, ResolvedInit, resolve
+
+DType = Literal["float32", "float16", "bfloat16", "float64"]
+StoredDType = Literal["float32", "float16", "bfloat16", "float64", "int64"]
+Size = Annotated[StrictInt, Field(ge=1, description="a positive integer size")]
+Count = Annotated[StrictInt, Field(ge=0)]
+LayerName = Annotated[
+    str,
+    Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_\-.:/]+$",
+          description="the layer's name, as in the framework's module or layer name"),
+]
+
+
+class LayerBase(BaseModel):
+    """Fields every layer has: its name and an optional dtype for its tensors."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: LayerName
+    dtype: DType | None = Field(None, description="overrides the spec's dtype for this layer")
+
+
+@dataclass(frozen=True)
+class Override:
+    """Elements ``[start, stop)`` (flat index) set to ``value`` after the initializer."""
+
+    start: int
+    stop: int
+    value: float
+
+
+@dataclass(frozen=True)
+class TensorPlan:
+    """One tensor of the model, fully resolved, before any value is generated."""
+
+    name: str
+    layer: str
+    layer_type: str
+    role: str
+    shape: tuple[int, ...]
+    dtype: str
+    init: ResolvedInit
+    fans: Fans
+    overrides: tuple[Override, ...] = ()
+    loc: Loc = ()
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """Where a layer sits: convention, dtype, name prefix and location in the request."""
+
+    convention: Convention
+    dtype: str
+    prefix: str = ""
+    loc: Loc = ()
+    depth: int = 0
+    extras: dict[str, object] = field(default_factory=dict)
+
+    def child(self, prefix: str, loc: Loc) -> Expansion:
+        return replace(self, prefix=self.prefix + prefix, loc=self.loc + loc, depth=self.depth + 1)
+
+    @property
+    def separator(self) -> str:
+        """torch state_dict keys join with ``.``; Keras 3 weight paths with ``/``."""
+        return "." if self.convention == "torch" else "/"
+
+    def layer_path(self, layer: LayerBase) -> str:
+        return self.prefix + layer.name
+
+    def tensor(
+        self,
+        layer: LayerBase,
+        role: str,
+        local_name: str,
+        shape: Sequence[int],
+        init: BaseModel | None,
+        default: BaseModel,
+        *,
+        init_field: str,
+        fans: Fans | None = None,
+        overrides: Sequence[Override] = (),
+        dtype: str | None = None,
+        layer_type: str | None = None,
+    ) -> TensorPlan:
+        """Plan one tensor named ``<prefix><layer><sep><local_name>`` (initializer ``init``
+        if the request gave one, else the convention's ``default``)."""
+        shape = tuple(int(s) for s in shape)
+        fans = fans or fans_from_shape(shape, self.convention)
+        loc = (*self.loc, init_field)
+        chosen = init if init is not None else default
+        try:
+            resolved = resolve(chosen, InitContext(shape, fans, self.convention))
+        except ResolveError as error:
+            field_loc = (*loc, error.field) if error.field and init is not None else loc
+            raise SpecError(field_loc, error.msg) from None
+        path = self.layer_path(layer)
+        return TensorPlan(
+            name=f"{path}{self.separator}{local_name}",
+            layer=path,
+            layer_type=layer_type or getattr(layer, "type", "layer"),
+            role=role,
+            shape=shape,
+            dtype=dtype or layer.dtype or self.dtype,
+            init=resolved,
+            fans=fans,
+            overrides=tuple(overrides),
+            loc=loc,
+        )
+
+
+def check(condition: bool, loc: Loc, msg: str) -> None:
+    """Raise a ``SpecError`` at ``loc`` unless ``condition`` holds (never ``assert``)."""
+    if not condition:
+        raise SpecError(loc, msg)
+
+
+InitField = InitializerParams | None

@@ -1,0 +1,201 @@
+"""From a validated spec to the plan: every tensor, its slice, sizes and expectations.
+
+Nothing is generated here, so planning is instant and everything that can be wrong with a
+request (names, fans, limits, select, shard) is found before the first byte is sent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import LimitError, SpecError
+from core.layers import Expansion, TensorPlan
+from core.layers.generic import Repeat
+from core.spec import Shard, Spec
+
+ITEMSIZE = {"float64": 8, "int64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
+SAFETENSORS_DTYPE = {
+    "float64": "F64", "int64": "I64", "float32": "F32", "float16": "F16", "bfloat16": "BF16",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for; the service fills these from its settings."""
+
+    max_tensors: int = 100_000
+    max_parameters: int = 20_000_000_000
+    max_depth: int = 8
+    max_name_bytes: int = 1024
+    max_whole_tensor_elements: int = 1 << 25
+
+
+@dataclass(frozen=True)
+class Runs:
+    """The flat element ranges of a tensor that make up its (sharded) output, in order:
+    ``count`` elements starting at ``first + k * stride`` for ``k`` in ``range(repeats)``."""
+
+    first: int
+    count: int
+    stride: int
+    repeats: int
+
+    def __iter__(self):
+        for k in range(self.repeats):
+            yield self.first + k * self.stride, self.count
+
+
+@dataclass(frozen=True)
+class OutputTensor:
+    """A tensor as it appears in the file: its plan, output shape and byte range."""
+
+    plan: TensorPlan
+    shape: tuple[int, ...]
+    runs: Runs
+    offset: int
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * ITEMSIZE[self.plan.dtype]
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+
+@dataclass
+class Plan:
+    """The resolved request: tensors in file order, with totals and identity."""
+
+    spec: Spec
+    outputs: list[OutputTensor]
+    spec_sha256: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total_parameters(self) -> int:
+        return sum(t.numel for t in self.outputs)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(t.nbytes for t in self.outputs)
+
+
+def _count_tensors(layers: list[Any], ctx: Expansion) -> tuple[int, int]:
+    """(tensors, parameters) of some layers without expanding repeats: limits come first."""
+    tensors = parameters = 0
+    for position, layer in enumerate(layers):
+        child = ctx.child("", ("layers", position))
+        if isinstance(layer, Repeat):
+            limit = int(ctx.extras["max_depth"])
+            if child.depth >= limit:
+                raise SpecError((*child.loc, "layers"), f"repeat nesting deeper than {limit}")
+            inner_tensors, inner_params = _count_tensors(layer.layers, child)
+            tensors += layer.count * inner_tensors
+            parameters += layer.count * inner_params
+        else:
+            plans = layer.expand(child)
+            tensors += len(plans)
+            parameters += sum(math.prod(p.shape) for p in plans)
+    return tensors, parameters
+
+
+def expand(spec: Spec, limits: Limits) -> list[TensorPlan]:
+    """All tensors of the spec's model, in spec order, checked against the limits."""
+    if spec.keras_model is not None:
+        raise SpecError(("keras_model",), "keras_model import is not available in this version")
+    root = Expansion(spec.convention, spec.dtype, depth=-1, extras={"max_depth": limits.max_depth})
+    tensors, parameters = _count_tensors(spec.layers or [], root)
+    if tensors > limits.max_tensors:
+        raise LimitError(("layers",), f"{tensors} tensors, more than the limit {limits.max_tensors}")
+    if parameters > limits.max_parameters:
+        raise LimitError(
+            ("layers",), f"{parameters} parameters, more than the limit {limits.max_parameters}"
+        )
+    plans: list[TensorPlan] = []
+    for position, layer in enumerate(spec.layers or []):
+        plans.extend(layer.expand(root.child("", ("layers", position))))
+    _check_names(plans, limits)
+    _check_whole_tensors(plans, limits)
+    return plans
+
+
+def _check_names(plans: list[TensorPlan], limits: Limits) -> None:
+    seen: dict[str, TensorPlan] = {}
+    for plan in plans:
+        if plan.name in seen:
+            raise SpecError(plan.loc[:-1] + ("name",), f"duplicate tensor name {plan.name!r}")
+        if plan.name == "__metadata__":
+            raise SpecError(plan.loc[:-1] + ("name",), "'__metadata__' is reserved")
+        if len(plan.name.encode()) > limits.max_name_bytes:
+            raise LimitError(plan.loc[:-1] + ("name",), "tensor name too long")
+        seen[plan.name] = plan
+
+
+def _check_whole_tensors(plans: list[TensorPlan], limits: Limits) -> None:
+    for plan in plans:
+        if plan.init.sampler.whole_tensor and math.prod(plan.shape) > (
+            limits.max_whole_tensor_elements
+        ):
+            raise LimitError(
+                plan.loc,
+                f"{plan.init.config['name']} materialises the whole tensor; {plan.name} has "
+                f"{math.prod(plan.shape)} elements, over {limits.max_whole_tensor_elements}",
+            )
+
+
+def _shard_runs(plan: TensorPlan, shard: Shard | None) -> tuple[tuple[int, ...], Runs]:
+    shape = plan.shape
+    numel = math.prod(shape)
+    if shard is None:
+        return shape, Runs(0, numel, numel, 1)
+    if shard.dim >= len(shape):
+        raise SpecError(
+            ("shard", "dim"), f"{plan.name} has {len(shape)} dimensions, no dim {shard.dim}"
+        )
+    if shape[shard.dim] % shard.world_size:
+        raise SpecError(
+            ("shard", "world_size"),
+            f"{plan.name}: dim {shard.dim} of size {shape[shard.dim]} does not divide "
+            f"into {shard.world_size} equal parts",
+        )
+    part = shape[shard.dim] // shard.world_size
+    inner = math.prod(shape[shard.dim + 1 :])
+    outer = math.prod(shape[: shard.dim])
+    out_shape = (*shape[: shard.dim], part, *shape[shard.dim + 1 :])
+    stride = shape[shard.dim] * inner
+    return out_shape, Runs(shard.rank * part * inner, part * inner, stride, outer)
+
+
+def _select(plans: list[TensorPlan], select: list[str] | None) -> list[TensorPlan]:
+    if select is None:
+        return plans
+    by_name = {p.name: p for p in plans}
+    for index, name in enumerate(select):
+        if name not in by_name:
+            raise SpecError(("select", index), f"no tensor named {name!r} in this model")
+    wanted = set(select)
+    return [p for p in plans if p.name in wanted]
+
+
+def build_plan(spec: Spec, limits: Limits | None = None) -> Plan:
+    """Resolve a spec into the file it describes (raises ``SpecError``/``LimitError``)."""
+    limits = limits or Limits()
+    plans = _select(expand(spec, limits), spec.select)
+    # Widest dtype first (stable, so spec order within a dtype): every tensor then starts
+    # at a multiple of its element size, as the official safetensors writer arranges.
+    ordered = sorted(plans, key=lambda p: -ITEMSIZE[p.dtype])
+    outputs = []
+    offset = 0
+    for plan in ordered:
+        shape, runs = _shard_runs(plan, spec.shard)
+        output = OutputTensor(plan, shape, runs, offset)
+        outputs.append(output)
+        offset += output.nbytes
+    return Plan(spec, outputs, spec.spec_sha256())

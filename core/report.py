@@ -1,0 +1,84 @@
+"""The plan and report documents (JSON), as ``/v1/plan`` and ``/v1/report`` return them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.plan import OutputTensor, Plan
+from core.writer import Observer, file_size, package_version
+
+
+def tensor_entry(output: OutputTensor) -> dict[str, Any]:
+    """One tensor of the plan: identity, resolved initializer, fans, expectations."""
+    plan = output.plan
+    entry: dict[str, Any] = {
+        "name": plan.name,
+        "layer": plan.layer,
+        "layer_type": plan.layer_type,
+        "role": plan.role,
+        "shape": list(output.shape),
+        "dtype": plan.dtype,
+        "initializer": plan.init.config,
+        "fan_in": plan.fans.fan_in,
+        "fan_out": plan.fans.fan_out,
+        "expected_mean": plan.init.expected_mean,
+        "expected_variance": plan.init.expected_variance,
+        **{key: value for key, value in plan.init.derived.items() if key not in ("low", "high")},
+    }
+    if output.shape != plan.shape:
+        entry["full_shape"] = list(plan.shape)
+    if plan.overrides:
+        entry["overrides"] = [
+            {"start": o.start, "stop": o.stop, "value": o.value} for o in plan.overrides
+        ]
+    if plan.init.config["name"] == "orthogonal":
+        entry["bitwise_portable"] = False
+    return entry
+
+
+def layer_groups(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tensors grouped by layer, in first-appearance order: count, parameters, names."""
+    groups: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        group = groups.setdefault(
+            entry["layer"],
+            {"layer": entry["layer"], "type": entry["layer_type"], "tensors": [], "parameters": 0},
+        )
+        group["tensors"].append(entry["name"])
+        numel = 1
+        for size in entry["shape"]:
+            numel *= size
+        group["parameters"] += numel
+    return list(groups.values())
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The plan: every tensor and the totals, nothing generated."""
+    tensors = [tensor_entry(output) for output in plan.outputs]
+    spec = plan.spec
+    return {
+        "algorithm": spec.algorithm,
+        "weightinit_version": package_version(),
+        "seed": spec.seed,
+        "convention": spec.convention,
+        "spec_sha256": plan.spec_sha256,
+        "select": spec.select,
+        "shard": spec.shard.model_dump() if spec.shard else None,
+        "tensors": tensors,
+        "layers": layer_groups(tensors),
+        "total_parameters": plan.total_parameters,
+        "total_bytes": plan.total_bytes,
+        "file_bytes": file_size(plan),
+        "warnings": plan.warnings,
+    }
+
+
+def report_document(plan: Plan, observer: Observer) -> dict[str, Any]:
+    """The plan plus what was observed: per tensor mean, variance, min, max, sha256."""
+    document = plan_document(plan)
+    for entry in document["tensors"]:
+        observed = observer.tensors[entry["name"]]
+        entry.update(observed.moments.as_report())
+        entry["sha256"] = observed.sha256.hexdigest()
+    document["file_sha256"] = observer.file_sha256.hexdigest()
+    return document

@@ -1,0 +1,178 @@
+"""How a resolved initializer turns element indices into values (algorithm v1).
+
+Elementwise samplers (random draws, constants, eye, dirac) produce any element range of a
+tensor on its own, so tensors can be cut into chunks, generated in parallel, sharded and
+selected without changing a bit. Matrix samplers (orthogonal, sparse) need the whole
+tensor and say so with ``whole_tensor = True``; the generator materialises them once.
+See ``docs/determinism.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+try:  # TEMP until kernels land
+    from core.kernels import fill as fill_random
+except ImportError:
+    from core.transforms import fill_reference as fill_random
+from core.stats import Moments, constant_moments, moments_of
+from core.streams import StreamKey, element_words, stream_key
+from core.transforms import Transform, round_to_dtype, sample_reference
+
+
+@dataclass(frozen=True)
+class TensorIdentity:
+    """What a tensor's random stream depends on: the seed, its full name and its shape."""
+
+    seed: int
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    def key(self, purpose: str = "values") -> StreamKey:
+        return stream_key(self.seed, self.name, purpose)
+
+
+Chunk = tuple[np.ndarray, Moments | None]
+
+
+def _finish(values64: np.ndarray, dtype: str, with_stats: bool) -> Chunk:
+    """Round float64 values to the output dtype and summarise what was written."""
+    out = round_to_dtype(values64, dtype)
+    return out, (moments_of(out) if with_stats else None)
+
+
+@dataclass(frozen=True)
+class RandomSampler:
+    """Independent draws from a uniform, normal or truncated normal transform."""
+
+    transform: Transform
+    whole_tensor = False
+
+    def fill(
+        self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
+    ) -> Chunk:
+        return fill_random(self.transform, tensor.key(), start, count, dtype, with_stats)
+
+
+@dataclass(frozen=True)
+class ConstantSampler:
+    """Every element equal to ``value``."""
+
+    value: float
+    whole_tensor = False
+
+    def fill(
+        self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
+    ) -> Chunk:
+        out = round_to_dtype(np.full(count, self.value, dtype=np.float64), dtype)
+        if not with_stats:
+            return out, None
+        return out, constant_moments(float(out[0]) if count else 0.0, count)
+
+
+@dataclass(frozen=True)
+class EyeSampler:
+    """``gain`` on the main diagonal of a 2-D tensor, zero elsewhere."""
+
+    gain: float
+    whole_tensor = False
+
+    def fill(
+        self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
+    ) -> Chunk:
+        cols = tensor.shape[1]
+        index = np.arange(start, start + count, dtype=np.int64)
+        values = np.where(index // cols == index % cols, self.gain, 0.0)
+        return _finish(values, dtype, with_stats)
+
+
+@dataclass(frozen=True)
+class DiracSampler:
+    """torch ``dirac_``: ones at the kernel centre of ``w[g*opg + d, d]``, d < min(opg, in).
+
+    ``layout`` is where the channel axes sit: torch ``(out, in, *k)`` or keras
+    ``(*k, in, out)``; the same kernel is produced in either layout.
+    """
+
+    groups: int
+    layout: Literal["torch", "keras"]
+    whole_tensor = False
+
+    def fill(
+        self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
+    ) -> Chunk:
+        shape = tensor.shape
+        index = np.unravel_index(np.arange(start, start + count, dtype=np.int64), shape)
+        if self.layout == "torch":
+            out_idx, in_idx, kernel_idx = index[0], index[1], index[2:]
+            out_channels, kernel = shape[0], shape[2:]
+        else:
+            out_idx, in_idx, kernel_idx = index[-1], index[-2], index[:-2]
+            out_channels, kernel = shape[-1], shape[:-2]
+        per_group = out_channels // self.groups
+        hit = (out_idx % per_group) == in_idx
+        for axis_index, size in zip(kernel_idx, kernel, strict=True):
+            hit &= axis_index == size // 2
+        return _finish(hit.astype(np.float64), dtype, with_stats)
+
+
+@dataclass(frozen=True)
+class OrthogonalSampler:
+    """QR of a Gaussian matrix with sign correction, times ``gain``.
+
+    ``flatten`` is the framework's matrix view of an N-D tensor: torch keeps dim 0 as rows
+    and flattens the trailing dims; keras flattens the leading dims and keeps the last.
+    """
+
+    gain: float
+    flatten: Literal["trailing", "leading"]
+    whole_tensor = True
+
+    def matrix_shape(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        if self.flatten == "trailing":
+            return shape[0], math.prod(shape[1:])
+        return math.prod(shape[:-1]), shape[-1]
+
+    def materialize(self, tensor: TensorIdentity) -> np.ndarray:
+        rows, cols = self.matrix_shape(tensor.shape)
+        big, small = max(rows, cols), min(rows, cols)
+        draws = sample_reference(Transform.normal(0.0, 1.0), tensor.key(), 0, big * small)
+        q, r = np.linalg.qr(draws.reshape(big, small))
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(-1)
+
+
+@dataclass(frozen=True)
+class SparseSampler:
+    """torch ``sparse_``: N(0, std), then ``ceil(sparsity * rows)`` rows zeroed per column."""
+
+    sparsity: float
+    std: float
+    whole_tensor = True
+
+    def materialize(self, tensor: TensorIdentity) -> np.ndarray:
+        rows, cols = tensor.shape
+        values = sample_reference(Transform.normal(0.0, self.std), tensor.key(), 0, rows * cols)
+        values = values.reshape(rows, cols)
+        zeros_per_column = math.ceil(self.sparsity * rows)
+        if zeros_per_column:
+            words = element_words(tensor.key("mask"), 0, rows * cols).reshape(rows, cols)
+            # Stable sort: equal words keep row order, so ties are broken by row.
+            order = np.argsort(words, axis=0, kind="stable")[:zeros_per_column]
+            np.put_along_axis(values, order, 0.0, axis=0)
+        return values.reshape(-1)
+
+
+Sampler = (
+    RandomSampler | ConstantSampler | EyeSampler | DiracSampler | OrthogonalSampler | SparseSampler
+)

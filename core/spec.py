@@ -1,0 +1,93 @@
+"""The request: a model's layers (or a Keras model) plus seed, convention and dtype.
+
+Pydantic models with ``extra="forbid"`` and no NaN/Infinity, so a misspelt key or a
+non-finite number is an error that names its field, not a silent default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+from core.layers import Layer
+from core.layers.base import DType
+
+ALGORITHMS = ("v1",)
+MAX_SEED = 2**64 - 1
+
+
+class Shard(BaseModel):
+    """Split every selected tensor into ``world_size`` equal parts along ``dim``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dim: Annotated[StrictInt, Field(ge=0)] = 0
+    rank: Annotated[StrictInt, Field(ge=0)]
+    world_size: Annotated[StrictInt, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _rank_in_range(self) -> Shard:
+        if self.rank >= self.world_size:
+            raise ValueError(f"rank {self.rank} is out of range for world_size {self.world_size}")
+        return self
+
+
+class Spec(BaseModel):
+    """A model to initialize: what ``POST /v1/init`` and ``weightinit init`` take."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "seed": 1234,
+                    "convention": "torch",
+                    "dtype": "float32",
+                    "layers": [
+                        {"type": "linear", "name": "fc1", "in_features": 784,
+                         "out_features": 256,
+                         "weight_init": {"name": "kaiming_uniform", "nonlinearity": "relu"}},
+                        {"type": "linear", "name": "fc2", "in_features": 256,
+                         "out_features": 10, "weight_init": "glorot_uniform",
+                         "bias_init": "zeros"},
+                    ],
+                }
+            ]
+        },
+    )
+
+    seed: Annotated[StrictInt, Field(ge=0, le=MAX_SEED, description="0 .. 2**64-1")]
+    convention: Literal["torch", "keras"] = "torch"
+    dtype: DType = "float32"
+    algorithm: Literal["v1"] = Field("v1", description="bytes of a released version never change")
+    layers: list[Layer] | None = None
+    keras_model: dict[str, Any] | None = Field(
+        None, description="a Keras model's to_json() object, instead of layers"
+    )
+    select: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, description="only these tensors, by full name"
+    )
+    shard: Shard | None = None
+
+    @model_validator(mode="after")
+    def _one_model(self) -> Spec:
+        if (self.layers is None) == (self.keras_model is None):
+            raise ValueError("give exactly one of layers and keras_model")
+        return self
+
+    def model_part(self) -> dict[str, Any]:
+        """The spec without ``select``/``shard``: what determines the full model."""
+        return self.model_dump(mode="json", exclude={"select", "shard"}, exclude_none=True)
+
+    def spec_sha256(self) -> str:
+        """sha256 of the canonical JSON of the model part (sorted keys, no spaces)."""
+        return hashlib.sha256(canonical_json(self.model_part())).hexdigest()
+
+
+def canonical_json(value: Any) -> bytes:
+    """Deterministic JSON bytes: sorted keys, compact separators, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,153 @@
+"""The ``weightinit`` command: serve, init, plan, verify, report.
+
+A spec file is the same JSON as the HTTP body. Errors in a spec print the field that is
+wrong and exit 2; a file that does not verify exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from core import (
+    Spec,
+    SpecError,
+    build_plan,
+    plan_document,
+    report_document,
+    verify_file,
+    write_file,
+)
+
+EXIT_MISMATCH = 1
+EXIT_BAD_SPEC = 2
+
+
+def _load_spec(path: str) -> Spec:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    return Spec.model_validate_json(text)
+
+
+def _print_json(document: Any, out: str | None = None) -> None:
+    text = json.dumps(document, indent=2)
+    if out:
+        Path(out).write_text(text + "\n")
+    else:
+        print(text)
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    spec = _load_spec(args.spec)
+    if args.server:
+        from service.client import Client
+
+        with Client(args.server, token=args.token) as client:
+            report = client.init(spec.model_dump(mode="json", exclude_none=True),
+                                 path=args.output, progress=not args.quiet,
+                                 with_report=bool(args.report))
+        if args.report:
+            _print_json(report, args.report)
+        return 0
+    plan = build_plan(spec)
+    observer = write_file(plan, args.output, with_stats=bool(args.report))
+    if args.report:
+        _print_json(report_document(plan, observer), args.report)
+    if not args.quiet:
+        print(f"wrote {args.output}: {len(plan.outputs)} tensors, {plan.total_parameters} "
+              f"parameters, sha256 {observer.file_sha256.hexdigest()}", file=sys.stderr)
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    _print_json(plan_document(build_plan(_load_spec(args.spec))), args.output)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from core.files import Observer
+    from core.generate import ChunkStream
+    from core.writer import header_bytes, stream_bytes
+
+    plan = build_plan(_load_spec(args.spec))
+    observer = Observer()
+    for _ in stream_bytes(header_bytes(plan), iter(ChunkStream(plan, with_stats=True)), observer):
+        pass
+    document = report_document(plan, observer)
+    _print_json(document, args.output)
+    if args.plot:
+        from service.plots import plot_report
+
+        plot_report(document, args.plot)
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    result = verify_file(build_plan(_load_spec(args.spec)), args.file)
+    print(("OK: " if result.ok else "MISMATCH: ") + result.message)
+    return 0 if result.ok else EXIT_MISMATCH
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from service.server import serve
+
+    return serve(host=args.host, port=args.port, workers=args.workers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="weightinit", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service (settings: WEIGHTINIT_*)")
+    serve.add_argument("--host", default=None, help="default from WEIGHTINIT_HOST or 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default WEIGHTINIT_PORT or 8000")
+    serve.add_argument("--workers", type=int, default=None, help="uvicorn worker processes")
+    serve.set_defaults(run=_cmd_serve)
+
+    init = commands.add_parser("init", help="generate a safetensors file from a spec")
+    init.add_argument("spec", help="spec JSON file, or - for standard input")
+    init.add_argument("-o", "--output", required=True, help="the .safetensors file to write")
+    init.add_argument("--report", help="also write the report JSON here")
+    init.add_argument("--server", help="generate on a weightinit server at this URL")
+    init.add_argument("--token", help="bearer token for --server")
+    init.add_argument("-q", "--quiet", action="store_true")
+    init.set_defaults(run=_cmd_init)
+
+    plan = commands.add_parser("plan", help="print the plan JSON, generating nothing")
+    plan.add_argument("spec")
+    plan.add_argument("-o", "--output", help="write the JSON here instead of stdout")
+    plan.set_defaults(run=_cmd_plan)
+
+    verify = commands.add_parser("verify", help="check a file is bit-for-bit the spec's output")
+    verify.add_argument("spec")
+    verify.add_argument("file")
+    verify.set_defaults(run=_cmd_verify)
+
+    report = commands.add_parser("report", help="generate and print observed statistics")
+    report.add_argument("spec")
+    report.add_argument("-o", "--output", help="write the JSON here instead of stdout")
+    report.add_argument("--plot", help="also draw the per-layer variance chart to this PNG")
+    report.set_defaults(run=_cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValidationError as error:
+        for item in error.errors():
+            loc = ".".join(str(part) for part in item["loc"])
+            print(f"invalid spec: {loc}: {item['msg']}", file=sys.stderr)
+        return EXIT_BAD_SPEC
+    except SpecError as error:
+        print(f"invalid spec: {error}", file=sys.stderr)
+        return EXIT_BAD_SPEC
+
+
+if __name__ == "__main__":
+    sys.exit(main())
