@@ -1,0 +1,307 @@
+"""Fast checks of the deployment files: no network, no container engine, no cluster.
+
+The Kubernetes checks run on the output of `kubectl kustomize` (skipped when kubectl
+is not installed); the file-level checks parse the YAML directly. .ci/deploy-check.sh
+does the slow part (building and running the image, schema validation).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse the manifests")
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "deploy" / "base"
+PROD = ROOT / "deploy" / "overlays" / "production"
+DEPLOY_FILES = sorted((ROOT / "deploy").rglob("*.yaml")) + sorted((ROOT / "deploy").rglob("*.yml"))
+
+PRESTOP_S = 5  # preStop sleep in deploy/base/deployment.yaml
+
+
+def _render(path: Path) -> list[dict]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: cannot render kustomize output")
+    out = subprocess.run(
+        [kubectl, "kustomize", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+@pytest.fixture(scope="module", params=["base", "production"])
+def rendered(request) -> tuple[str, dict[str, dict]]:
+    docs = _render(BASE if request.param == "base" else PROD)
+    by_kind: dict[str, dict] = {}
+    for d in docs:
+        assert d["kind"] not in by_kind, f"two objects of kind {d['kind']}"
+        by_kind[d["kind"]] = d
+    return request.param, by_kind
+
+
+def _container(by_kind: dict[str, dict]) -> dict:
+    containers = by_kind["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def _env(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def _mem_mib(q: str) -> float:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(Mi|Gi)", q)
+    assert m, f"unexpected memory quantity {q!r}"
+    return float(m[1]) * (1024 if m[2] == "Gi" else 1)
+
+
+def _cpu(q: str | int) -> float:
+    q = str(q)
+    return float(q[:-1]) / 1000 if q.endswith("m") else float(q)
+
+
+# ----------------------------------------------------------------- plain YAML files
+
+
+@pytest.mark.parametrize("path", DEPLOY_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_deploy_yaml_parses(path: Path) -> None:
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    assert docs, f"{path} is empty"
+
+
+def test_kustomization_lists_every_base_file() -> None:
+    k = yaml.safe_load((BASE / "kustomization.yaml").read_text())
+    listed = set(k["resources"])
+    on_disk = {p.name for p in BASE.glob("*.yaml") if p.name != "kustomization.yaml"}
+    assert listed == on_disk
+
+
+# ----------------------------------------------------------------- rendered objects
+
+
+def test_expected_objects(rendered) -> None:
+    _, by_kind = rendered
+    assert set(by_kind) == {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ServiceAccount",
+    }
+    for obj in by_kind.values():
+        assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "weightinit"
+
+
+def test_probes(rendered) -> None:
+    _, by_kind = rendered
+    c = _container(by_kind)
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"http": 8000}
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert c[probe]["httpGet"]["port"] in ("http", 8000)
+    # Startup gets longer than liveness would allow, for the imports.
+    s = c["startupProbe"]
+    assert s["periodSeconds"] * s["failureThreshold"] >= 30
+
+
+def test_security_context(rendered) -> None:
+    _, by_kind = rendered
+    pod = by_kind["Deployment"]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001  # the image's USER
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False
+    sc = _container(by_kind)["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["runAsNonRoot"] is True
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert "add" not in sc["capabilities"]
+    assert sc["seccompProfile"]["type"] == "RuntimeDefault"
+    # The only writable path is an emptyDir on /tmp.
+    mounts = {m["mountPath"]: m["name"] for m in _container(by_kind)["volumeMounts"]}
+    assert mounts == {"/tmp": "tmp"}
+    vols = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in vols["tmp"]
+
+
+def test_service_account(rendered) -> None:
+    _, by_kind = rendered
+    sa = by_kind["ServiceAccount"]
+    assert sa["automountServiceAccountToken"] is False
+    pod = by_kind["Deployment"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == sa["metadata"]["name"]
+
+
+def test_api_tokens_come_from_an_optional_secret(rendered) -> None:
+    _, by_kind = rendered
+    env = _env(_container(by_kind))
+    ref = env["WEIGHTINIT_API_TOKENS"]["valueFrom"]["secretKeyRef"]
+    assert ref["optional"] is True
+    assert ref["name"] and ref["key"]
+    assert "value" not in env["WEIGHTINIT_API_TOKENS"]
+
+
+def test_grace_period_covers_prestop_and_drain(rendered) -> None:
+    _, by_kind = rendered
+    pod = by_kind["Deployment"]["spec"]["template"]["spec"]
+    c = _container(by_kind)
+    drain = float(_env(c)["WEIGHTINIT_DRAIN_TIMEOUT_S"]["value"])
+    assert drain == 30
+    cmd = c["lifecycle"]["preStop"]["exec"]["command"]
+    assert cmd[0] == "sleep"
+    pre_stop = float(cmd[1])
+    assert pre_stop == PRESTOP_S
+    assert pod["terminationGracePeriodSeconds"] == 45
+    assert pod["terminationGracePeriodSeconds"] > pre_stop + drain
+
+
+def test_resources_fit_the_streaming_peak(rendered) -> None:
+    name, by_kind = rendered
+    r = _container(by_kind)["resources"]
+    peak_mib = 512  # benchmark: peak RSS while streaming stays under ~512 MiB
+    assert _mem_mib(r["limits"]["memory"]) >= peak_mib * 1.25
+    assert _mem_mib(r["requests"]["memory"]) <= _mem_mib(r["limits"]["memory"])
+    assert _cpu(r["requests"]["cpu"]) <= _cpu(r["limits"]["cpu"])
+    if name == "base":
+        assert r["requests"] == {"cpu": "1", "memory": "384Mi"}
+        assert r["limits"] == {"cpu": "2", "memory": "768Mi"}
+
+
+def test_prometheus_annotations(rendered) -> None:
+    _, by_kind = rendered
+    ann = by_kind["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    assert ann["prometheus.io/scrape"] == "true"
+    assert ann["prometheus.io/port"] == "8000"
+    assert ann["prometheus.io/path"] == "/metrics"
+
+
+def test_selectors_match_pod_labels(rendered) -> None:
+    _, by_kind = rendered
+    labels = by_kind["Deployment"]["spec"]["template"]["metadata"]["labels"]
+
+    def selects(sel: dict) -> bool:
+        return all(labels.get(k) == v for k, v in sel.items())
+
+    assert selects(by_kind["Deployment"]["spec"]["selector"]["matchLabels"])
+    assert selects(by_kind["Service"]["spec"]["selector"])
+    assert selects(by_kind["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"])
+    assert selects(by_kind["NetworkPolicy"]["spec"]["podSelector"]["matchLabels"])
+    svc_port = by_kind["Service"]["spec"]["ports"][0]
+    assert svc_port["targetPort"] in ("http", 8000)
+
+
+def test_hpa_and_pdb(rendered) -> None:
+    _, by_kind = rendered
+    hpa = by_kind["HorizontalPodAutoscaler"]
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"]["name"] == by_kind["Deployment"]["metadata"]["name"]
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    assert 2 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+    # The HPA owns the replica count.
+    assert "replicas" not in by_kind["Deployment"]["spec"]
+    assert by_kind["PodDisruptionBudget"]["apiVersion"] == "policy/v1"
+
+
+def test_network_policy_allows_only_the_http_port(rendered) -> None:
+    _, by_kind = rendered
+    np_ = by_kind["NetworkPolicy"]["spec"]
+    assert np_["policyTypes"] == ["Ingress"]
+    ports = [p for rule in np_["ingress"] for p in rule["ports"]]
+    assert ports == [{"port": 8000, "protocol": "TCP"}]
+
+
+def test_production_overlay_is_bigger() -> None:
+    base = {d["kind"]: d for d in _render(BASE)}
+    prod = {d["kind"]: d for d in _render(PROD)}
+    bh, ph = base["HorizontalPodAutoscaler"]["spec"], prod["HorizontalPodAutoscaler"]["spec"]
+    assert ph["minReplicas"] > bh["minReplicas"]
+    assert ph["maxReplicas"] > bh["maxReplicas"]
+    bl = _container(base)["resources"]["limits"]
+    pl = _container(prod)["resources"]["limits"]
+    assert _mem_mib(pl["memory"]) > _mem_mib(bl["memory"])
+    assert _cpu(pl["cpu"]) > _cpu(bl["cpu"])
+    spread = prod["Deployment"]["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert {t["topologyKey"] for t in spread} == {
+        "topology.kubernetes.io/zone",
+        "kubernetes.io/hostname",
+    }
+    labels = prod["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    for t in spread:
+        assert all(labels.get(k) == v for k, v in t["labelSelector"]["matchLabels"].items())
+    # The overlay must not change the selector (immutable on a live Deployment).
+    assert prod["Deployment"]["spec"]["selector"] == base["Deployment"]["spec"]["selector"]
+
+
+# ----------------------------------------------------------------- compose, Dockerfile
+
+
+def test_compose_file() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    svc = compose["services"]["weightinit"]
+    assert svc["build"]["dockerfile"] == "Dockerfile"
+    assert svc["read_only"] is True
+    assert "/healthz" in " ".join(svc["healthcheck"]["test"])
+    assert svc["stop_signal"] == "SIGTERM"
+    prom = compose["services"]["prometheus"]
+    mounted = [v.split(":")[0] for v in prom["volumes"]]
+    assert "./deploy/prometheus/prometheus.yml" in mounted
+    assert (ROOT / "deploy" / "prometheus" / "prometheus.yml").is_file()
+
+
+def test_prometheus_scrapes_the_compose_service() -> None:
+    prom = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = [
+        t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
+    ]
+    assert "weightinit:8000" in targets
+    assert all(job.get("metrics_path", "/metrics") == "/metrics" for job in prom["scrape_configs"])
+
+
+def test_dockerfile_essentials() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG BASE=python:3\.11\.\d+-slim-bookworm$", text, re.M)
+    assert text.count("FROM ${BASE}") == 2  # multi-stage, same base in both
+    assert re.search(r"^USER 10001", text, re.M)
+    assert re.search(r"^EXPOSE 8000$", text, re.M)
+    assert re.search(r"^STOPSIGNAL SIGTERM$", text, re.M)
+    assert "HEALTHCHECK" in text and "/healthz" in text
+    assert '"--require-hashes"' in text or "--require-hashes" in text
+    assert "--no-deps" in text
+    assert 'ENTRYPOINT ["weightinit"]' in text
+    assert 'CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]' in text
+    runtime = text.split("AS runtime", 1)[1]
+    for tool in ("gcc", "build-essential", "apt-get install"):
+        assert tool not in runtime
+
+
+def test_lock_files_are_pinned_and_hashed() -> None:
+    for name in ("requirements.lock", "requirements-build.lock"):
+        text = (ROOT / name).read_text().replace("\\\n", " ")
+        reqs = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+        reqs = [r for r in reqs if not r.lstrip().startswith("#")]
+        assert reqs
+        for r in reqs:
+            assert re.match(r"^[A-Za-z0-9_.\-]+==\S+ .*--hash=sha256:[0-9a-f]{64}", r), r
+    runtime = (ROOT / "requirements.lock").read_text().lower()
+    assert re.search(r"^numba==", runtime, re.M)
+    for banned in ("torch", "keras", "tensorflow"):
+        assert not re.search(rf"^{banned}==", runtime, re.M)
+
+
+def test_dockerignore_keeps_the_context_small() -> None:
+    text = (ROOT / ".dockerignore").read_text()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert lines[0] == "*"  # allow-list: ignore everything, then re-include
+    for needed in ("!pyproject.toml", "!core/", "!service/", "!requirements.lock"):
+        assert needed in lines
