@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+)
 
 
 class _Params(BaseModel):
@@ -44,28 +52,35 @@ class Constant(_Params):
     value: float = 0.0
 
 
+def _not_below(value: float, info: ValidationInfo, lower_field: str) -> float:
+    """Check an upper bound against its already validated lower bound, so the error's
+    ``loc`` names the upper bound's field."""
+    lower = info.data.get(lower_field)
+    if lower is not None and lower > value:
+        raise ValueError(f"{lower_field} ({lower}) must not exceed {info.field_name} ({value})")
+    return value
+
+
 class Uniform(_Params):
     name: Literal["uniform"] = "uniform"
     low: float
     high: float
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Uniform:
-        if self.low > self.high:
-            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
-        return self
+    @field_validator("high", mode="after")
+    @classmethod
+    def _ordered(cls, high: float, info: ValidationInfo) -> float:
+        return _not_below(high, info, "low")
 
 
 class RandomUniform(_Params):
     name: Literal["random_uniform"] = "random_uniform"
     minval: float = -0.05
-    maxval: float = 0.05
+    maxval: float = Field(0.05, validate_default=True)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> RandomUniform:
-        if self.minval > self.maxval:
-            raise ValueError(f"minval ({self.minval}) must not exceed maxval ({self.maxval})")
-        return self
+    @field_validator("maxval", mode="after")
+    @classmethod
+    def _ordered(cls, maxval: float, info: ValidationInfo) -> float:
+        return _not_below(maxval, info, "minval")
 
 
 class Normal(_Params):
@@ -85,15 +100,22 @@ class TruncatedNormal(_Params):
     mean: float = 0.0
     std: float = Field(gt=0)
     a: float | None = Field(None, description="absolute lower bound; default mean - 2 std")
-    b: float | None = Field(None, description="absolute upper bound; default mean + 2 std")
+    b: float | None = Field(
+        None, validate_default=True, description="absolute upper bound; default mean + 2 std"
+    )
 
-    @model_validator(mode="after")
-    def _ordered(self) -> TruncatedNormal:
-        a = self.mean - 2 * self.std if self.a is None else self.a
-        b = self.mean + 2 * self.std if self.b is None else self.b
-        if not a < b:
-            raise ValueError(f"a ({a}) must be less than b ({b})")
-        return self
+    @field_validator("b", mode="after")
+    @classmethod
+    def _ordered(cls, b: float | None, info: ValidationInfo) -> float | None:
+        # Checked on ``b`` (validated last, default included) so ``loc`` names a bound.
+        mean, std = info.data.get("mean"), info.data.get("std")
+        if mean is None or std is None or "a" not in info.data:
+            return b  # an earlier field failed and is reported on its own
+        low = mean - 2 * std if info.data["a"] is None else info.data["a"]
+        high = mean + 2 * std if b is None else b
+        if not low < high:
+            raise ValueError(f"a ({low}) must be less than b ({high})")
+        return b
 
 
 class VarianceScaling(_Params):
@@ -182,7 +204,7 @@ class Eye(_Params):
 
 class Dirac(_Params):
     name: Literal["dirac"] = "dirac"
-    groups: int = Field(1, ge=1)
+    groups: StrictInt = Field(1, ge=1)
 
 
 class Sparse(_Params):
@@ -222,6 +244,14 @@ def from_keras_config(obj: dict[str, Any]) -> dict[str, Any]:
         )
     config = dict(obj.get("config") or {})
     config.pop("seed", None)
+    # Keras 3 serialises VarianceScaling's axis options (None unless set by EinsumDense);
+    # fans here come from the tensor (or a tensor layer's fan_in/fan_out) instead.
+    for axes in ("input_axes", "output_axes"):
+        if config.get(axes) is not None:
+            raise ValueError(
+                f"Keras {axes} is not supported; give fan_in/fan_out on a tensor layer"
+            )
+        config.pop(axes, None)
     name = _KERAS_CLASSES[class_name]
     if name == "truncated_normal":  # Keras: stddev, cut at mean +- 2 stddev, default 0.05
         mean = float(config.pop("mean", 0.0))

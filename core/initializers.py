@@ -115,6 +115,12 @@ def truncated_normal_init(
     """N(mean, std^2) restricted to [a, b]; exact truncated mean and variance."""
     alpha, beta = (a - mean) / std, (b - mean) / std
     mass = phi(beta) - phi(alpha)
+    if not mass > 0.0:
+        # Both bounds in one far tail where Phi rounds to the same double: nothing to draw.
+        raise ResolveError(
+            f"[a, b] = [{a}, {b}] holds no probability mass of N({mean}, {std}^2) in float64",
+            "b",
+        )
     pdf_a = _pdf(alpha) if math.isfinite(alpha) else 0.0
     pdf_b = _pdf(beta) if math.isfinite(beta) else 0.0
     shift = (pdf_a - pdf_b) / mass
@@ -144,7 +150,6 @@ def _fan(ctx: InitContext, mode: str) -> float:
         raise ResolveError(
             f"mode {mode!r} needs fans, and a tensor of shape {list(ctx.shape)} has none under "
             "the torch convention (it needs at least 2 dimensions); give fan_in/fan_out",
-            "mode",
         )
     if fan_in <= 0 or fan_out <= 0:
         raise ResolveError(f"fans must be positive, got fan_in={fan_in}, fan_out={fan_out}")
@@ -381,7 +386,16 @@ REGISTRY: dict[str, InitializerDef] = {entry.name: entry for entry in _entries()
 
 def resolve(params: BaseModel, ctx: InitContext) -> ResolvedInit:
     """Bind validated initializer parameters to a tensor (raises ``ResolveError``)."""
-    return REGISTRY[params.name].resolve(params, ctx)
+    try:
+        resolved = REGISTRY[params.name].resolve(params, ctx)
+    except ResolveError:
+        raise
+    except (ValueError, OverflowError, ZeroDivisionError) as error:
+        # Finite parameters whose derived numbers overflow (e.g. high - low): bad input.
+        raise ResolveError(f"{params.name}: {error}") from None
+    if not (math.isfinite(resolved.expected_mean) and math.isfinite(resolved.expected_variance)):
+        raise ResolveError(f"{params.name}: parameters too large, the variance overflows")
+    return resolved
 
 
 def catalogue() -> list[dict[str, Any]]:

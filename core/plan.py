@@ -113,7 +113,9 @@ def expand(spec: Spec, limits: Limits) -> list[TensorPlan]:
     root = Expansion(spec.convention, spec.dtype, depth=-1, extras={"max_depth": limits.max_depth})
     tensors, parameters = _count_tensors(spec.layers or [], root)
     if tensors > limits.max_tensors:
-        raise LimitError(("layers",), f"{tensors} tensors, more than the limit {limits.max_tensors}")
+        raise LimitError(
+            ("layers",), f"{tensors} tensors, more than the limit {limits.max_tensors}"
+        )
     if parameters > limits.max_parameters:
         raise LimitError(
             ("layers",), f"{parameters} parameters, more than the limit {limits.max_parameters}"
@@ -130,11 +132,11 @@ def _check_names(plans: list[TensorPlan], limits: Limits) -> None:
     seen: dict[str, TensorPlan] = {}
     for plan in plans:
         if plan.name in seen:
-            raise SpecError(plan.loc[:-1] + ("name",), f"duplicate tensor name {plan.name!r}")
+            raise SpecError((*plan.loc[:-1], "name"), f"duplicate tensor name {plan.name!r}")
         if plan.name == "__metadata__":
-            raise SpecError(plan.loc[:-1] + ("name",), "'__metadata__' is reserved")
+            raise SpecError((*plan.loc[:-1], "name"), "'__metadata__' is reserved")
         if len(plan.name.encode()) > limits.max_name_bytes:
-            raise LimitError(plan.loc[:-1] + ("name",), "tensor name too long")
+            raise LimitError((*plan.loc[:-1], "name"), "tensor name too long")
         seen[plan.name] = plan
 
 
@@ -187,6 +189,11 @@ def _select(plans: list[TensorPlan], select: list[str] | None) -> list[TensorPla
 def build_plan(spec: Spec, limits: Limits | None = None) -> Plan:
     """Resolve a spec into the file it describes (raises ``SpecError``/``LimitError``)."""
     limits = limits or Limits()
+    if spec.shard is not None and spec.shard.rank >= spec.shard.world_size:
+        raise SpecError(
+            ("shard", "rank"),
+            f"rank {spec.shard.rank} is out of range for world_size {spec.shard.world_size}",
+        )
     plans = _select(expand(spec, limits), spec.select)
     # Widest dtype first (stable, so spec order within a dtype): every tensor then starts
     # at a multiple of its element size, as the official safetensors writer arranges.

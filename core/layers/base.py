@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from core.errors import Loc, SpecError
 from core.fans import Convention, Fans, fans_from_shape
 from core.initializer_params import InitializerParams
-from core.initializers import InitContext, ResolveError, ResolvedInit, resolve
+from core.initializers import InitContext, ResolvedInit, ResolveError, resolve
 
 DType = Literal["float32", "float16", "bfloat16", "float64"]
 StoredDType = Literal["float32", "float16", "bfloat16", "float64", "int64"]
