@@ -1,0 +1,339 @@
+"""Signal-propagation diagnostics: how activation and gradient variance change with depth.
+
+For a sequential stack of linear/conv layers (``core.propagation``) with an activation
+after each layer, two series, each analytic and measured:
+
+* forward, ``q_l``: the mean square of layer ``l``'s pre-activations for unit-variance
+  Gaussian inputs. Analytic (He et al., 2015): ``q_l = connections_in * E[W^2] *
+  gain(f_{l-1}) * q_{l-1} + E[b^2]`` with ``q_0 = 1`` and ``gain = E[f(z)^2] / E[z^2]``
+  (relu 1/2, leaky_relu (1 + slope^2)/2, linear 1, tanh 1 in its linear regime).
+* backward, ``r_l``: the mean square of the gradient with respect to layer ``l``'s input,
+  for a unit-variance gradient at the last layer's pre-activations. Analytic:
+  ``r_l = connections_out * E[W^2] * gain'(f_l) * r_{l+1}`` with ``gain' = E[f'(z)^2]``
+  (the same numbers) and ``r_{L+1} = 1``.
+
+Measured: ``batch`` Gaussian inputs are pushed through the generated weights and a
+Gaussian gradient is pulled back. A convolution is applied as a dense map on patches
+whose ``receptive`` positions are rows of the batch under independent random
+permutations: positions of an image are taken as independent samples, which is what the
+analytic formula assumes too. The probe's randomness is a numpy ``Generator`` with a fixed
+seed: diagnostics are not part of the byte contract.
+
+Flags: a layer whose forward ratio ``q_l / q_{l-1}`` is outside ``LAYER_BAND``, or whose
+cumulative ``q_l`` or ``r_l`` is outside ``CUMULATIVE_BAND``. The per-layer band is
+(0.4, 2.5), a little wider than a factor of 2 each way, because the textbook inits sit
+exactly on a factor of 2: He's first layer doubles the unit input (no relu before it)
+and Glorot halves the signal through each relu; one such layer is harmless, their
+compounding over depth is what the cumulative band catches. The per-layer backward
+ratio is shown but not flagged: it is the forward factor times ``fan_out / fan_in``, a
+width change no initializer can avoid (Glorot's compromise), and over depth those width
+factors telescope, so again the cumulative band judges it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from core.errors import SpecError
+from core.generate import ChunkStream
+from core.histograms import histogram
+from core.plan import Plan
+from core.propagation import Link, NotSequential, links_from_plan
+from core.stats import moments_of
+
+LEAKY_SLOPE = 0.01  # torch's and Keras' default negative slope
+# (forward gain E[f(z)^2]/E[z^2], backward gain E[f'(z)^2]) for z ~ N(0, q), small q for tanh.
+HIDDEN_ACTIVATIONS: dict[str, tuple[float, float]] = {
+    "linear": (1.0, 1.0),
+    "relu": (0.5, 0.5),
+    "leaky_relu": ((1.0 + LEAKY_SLOPE**2) / 2.0, (1.0 + LEAKY_SLOPE**2) / 2.0),
+    "tanh": (1.0, 1.0),
+}
+# Output activations end the network: nothing propagates through them, so they may only
+# follow the last layer (the backward pass starts at the last pre-activations).
+OUTPUT_ACTIVATIONS = ("softmax", "sigmoid")
+ACTIVATIONS = (*HIDDEN_ACTIVATIONS, *OUTPUT_ACTIVATIONS)
+LAYER_BAND = (0.4, 2.5)
+CUMULATIVE_BAND = (1e-2, 1e2)
+DEFAULT_BATCH = 256
+
+
+def layer_activations(
+    links: Sequence[Link], activations: str | Mapping[str, str] = "relu"
+) -> list[str]:
+    """The activation after each link: one name for all, or a map by layer path (layers
+    not in the map get ``relu``). Raises ``SpecError`` at ``activations`` when invalid."""
+    names = {link.layer for link in links}
+    if isinstance(activations, str):
+        chosen = {link.layer: activations for link in links}
+        where: dict[str, tuple[str, ...]] = {link.layer: ("activations",) for link in links}
+    else:
+        for layer in activations:
+            if layer not in names:
+                raise SpecError(("activations", layer), f"no linear/conv layer named {layer!r}")
+        chosen = {link.layer: activations.get(link.layer, "relu") for link in links}
+        where = {layer: ("activations", layer) for layer in names}
+    result = []
+    for position, link in enumerate(links):
+        name = chosen[link.layer]
+        if name not in ACTIVATIONS:
+            raise SpecError(where[link.layer], f"unknown activation {name!r}; known: "
+                            f"{', '.join(ACTIVATIONS)}")
+        if name in OUTPUT_ACTIVATIONS and position < len(links) - 1:
+            raise SpecError(where[link.layer], f"{name} is an output activation: only the last "
+                            f"layer may use it, not {link.layer}")
+        result.append(name)
+    return result
+
+
+def analytic_series(
+    links: Sequence[Link], activations: Sequence[str]
+) -> tuple[list[float], list[float]]:
+    """(forward ``q_l``, backward ``r_l``) from fans and expected weight moments alone."""
+    forward, q = [], 1.0
+    for index, link in enumerate(links):
+        gain = 1.0 if index == 0 else HIDDEN_ACTIVATIONS[activations[index - 1]][0]
+        q = link.connections_in * link.weight_second_moment * gain * q + link.bias_second_moment
+        forward.append(q)
+    backward, r = [0.0] * len(links), 1.0
+    for index in reversed(range(len(links))):
+        link = links[index]
+        gain = 1.0 if index == len(links) - 1 else HIDDEN_ACTIVATIONS[activations[index]][1]
+        r = link.connections_out * link.weight_second_moment * gain * r
+        backward[index] = r
+    return forward, backward
+
+
+def _activate(name: str, z: np.ndarray) -> np.ndarray:
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "leaky_relu":
+        return np.where(z > 0.0, z, LEAKY_SLOPE * z)
+    if name == "tanh":
+        return np.tanh(z)
+    return z
+
+
+def _derivative(name: str, z: np.ndarray) -> np.ndarray:
+    if name == "relu":
+        return (z > 0.0).astype(np.float64)
+    if name == "leaky_relu":
+        return np.where(z > 0.0, 1.0, LEAKY_SLOPE)
+    if name == "tanh":
+        return 1.0 - np.tanh(z) ** 2
+    return np.ones_like(z)
+
+
+def _mean_square(values: np.ndarray) -> float:
+    return float(np.mean(np.square(values)))
+
+
+def measured_series(
+    links: Sequence[Link],
+    tensors: Mapping[str, np.ndarray],
+    activations: Sequence[str],
+    *,
+    batch: int = DEFAULT_BATCH,
+    probe_seed: int = 0,
+) -> tuple[list[float], list[float]]:
+    """(forward, backward) mean squares of Gaussian probes through the generated weights."""
+    rng = np.random.default_rng(probe_seed)
+    x = rng.standard_normal((batch, links[0].in_channels))
+    identity = np.arange(batch)
+    matrices, perms, pre_activations, forward = [], [], [], []
+    with np.errstate(all="ignore"):  # an exploding init overflows to inf: that is the finding
+        for index, link in enumerate(links):
+            if index:
+                x = _activate(activations[index - 1], pre_activations[-1])
+            matrix = link.matrix(tensors[link.weight])
+            groups, out_g, in_g, receptive = matrix.shape
+            matrix = matrix.reshape(groups, out_g, in_g * receptive)
+            perm = [identity] + [rng.permutation(batch) for _ in range(receptive - 1)]
+            patches = np.stack([x[p] for p in perm], axis=2)  # (batch, in, receptive)
+            patches = patches.reshape(batch, groups, in_g * receptive).transpose(1, 0, 2)
+            y = np.matmul(patches, matrix.transpose(0, 2, 1)).transpose(1, 0, 2)
+            y = y.reshape(batch, link.out_channels)
+            if link.bias is not None:
+                y = y + np.asarray(tensors[link.bias], dtype=np.float64)
+            matrices.append(matrix)
+            perms.append(perm)
+            pre_activations.append(y)
+            forward.append(_mean_square(y))
+        backward = [0.0] * len(links)
+        grad = rng.standard_normal((batch, links[-1].out_channels))
+        for index in reversed(range(len(links))):
+            link, matrix = links[index], matrices[index]
+            if index < len(links) - 1:
+                grad = grad * _derivative(activations[index], pre_activations[index])
+            groups, out_g, _ = matrix.shape
+            grouped = grad.reshape(batch, groups, out_g).transpose(1, 0, 2)
+            patch_grad = np.matmul(grouped, matrix).transpose(1, 0, 2)
+            patch_grad = patch_grad.reshape(batch, link.in_channels, link.receptive)
+            if link.sliding:  # an input unit sits in `receptive` patches: sum their gradients
+                grad = np.zeros((batch, link.in_channels))
+                for k, perm in enumerate(perms[index]):
+                    grad[perm] += patch_grad[:, :, k]
+                backward[index] = _mean_square(grad)
+            else:  # flatten: each position is its own unit; carry position 0 (identity)
+                backward[index] = _mean_square(patch_grad)
+                grad = patch_grad[:, :, 0]
+    return forward, backward
+
+
+def _outside(value: float, band: tuple[float, float]) -> str | None:
+    if not math.isfinite(value) or value > band[1]:
+        return "exploding"
+    if value < band[0]:
+        return "vanishing"
+    return None
+
+
+def find_flags(
+    links: Sequence[Link], series: Mapping[str, tuple[list[float], list[float]]]
+) -> list[dict[str, Any]]:
+    """Layers where the signal vanishes or explodes, per source (analytic, measured)."""
+    flags = []
+    for source, (forward, backward) in series.items():
+        for index, link in enumerate(links):
+            previous = forward[index - 1] if index else 1.0
+            checks = [
+                ("forward", "layer", forward[index] / previous if previous else math.inf,
+                 LAYER_BAND),
+                ("forward", "cumulative", forward[index], CUMULATIVE_BAND),
+                ("backward", "cumulative", backward[index], CUMULATIVE_BAND),
+            ]
+            for direction, scope, value, band in checks:
+                kind = _outside(value, band)
+                if kind:
+                    flags.append({"layer": link.layer, "index": index, "direction": direction,
+                                  "scope": scope, "kind": kind, "source": source,
+                                  "value": _json_number(value)})
+    return flags
+
+
+def _json_number(value: float) -> float | None:
+    """JSON has no inf/NaN: an overflowed measurement is reported as null."""
+    return float(value) if math.isfinite(value) else None
+
+
+def _ratios(values: list[float], first: float, backward: bool) -> list[float | None]:
+    ratios = []
+    for index, value in enumerate(values):
+        if backward:
+            before = values[index + 1] if index + 1 < len(values) else first
+        else:
+            before = values[index - 1] if index else first
+        ratios.append(_json_number(value / before) if before and math.isfinite(before) else None)
+    return ratios
+
+
+def propagation(
+    plan: Plan,
+    tensors: Mapping[str, np.ndarray] | None,
+    activations: str | Mapping[str, str] = "relu",
+    *,
+    batch: int = DEFAULT_BATCH,
+    probe_seed: int = 0,
+) -> dict[str, Any]:
+    """The signal-propagation document of a plan; measured only when ``tensors`` are given.
+
+    A model that is not a sequential linear/conv stack gets ``sequential: false`` and the
+    reason, not an error: its other diagnostics still make sense.
+    """
+    document: dict[str, Any] = {
+        "sequential": False, "reason": None, "batch": batch, "probe_seed": probe_seed,
+        "input_variance": 1.0, "layer_band": list(LAYER_BAND),
+        "cumulative_band": list(CUMULATIVE_BAND), "layers": [], "flags": [],
+    }
+    try:
+        links = links_from_plan(plan)
+    except NotSequential as error:
+        document["reason"] = str(error)
+        return document
+    acts = layer_activations(links, activations)
+    series = {"analytic": analytic_series(links, acts)}
+    if tensors is not None:
+        series["measured"] = measured_series(
+            links, tensors, acts, batch=batch, probe_seed=probe_seed
+        )
+    flags = find_flags(links, series)
+    layers = [{**link.describe(), "activation": acts[i], "flagged": False}
+              for i, link in enumerate(links)]
+    for flag in flags:
+        layers[flag["index"]]["flagged"] = True
+    for source, (forward, backward) in series.items():
+        for direction, values in (("forward", forward), ("backward", backward)):
+            ratios = _ratios(values, 1.0, backward=direction == "backward")
+            for layer, value, ratio in zip(layers, values, ratios, strict=True):
+                entry = layer.setdefault(direction, {})
+                entry[source] = _json_number(value)
+                entry[f"{source}_ratio"] = ratio
+    document.update(sequential=True, layers=layers, flags=flags)
+    return document
+
+
+def generate_tensors(plan: Plan) -> dict[str, np.ndarray]:
+    """Every tensor of the plan in memory, as float64 arrays of their output shapes."""
+    parts: dict[str, list[np.ndarray]] = defaultdict(list)
+    for chunk in ChunkStream(plan):
+        parts[chunk.output.name].append(chunk.data)
+    return {
+        output.name: np.concatenate(parts[output.name]).astype(np.float64).reshape(output.shape)
+        for output in plan.outputs
+    }
+
+
+def variance_table(plan: Plan, tensors: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Per tensor, expected vs observed mean and variance, in file order."""
+    rows = []
+    for output in plan.outputs:
+        init = output.plan.init
+        moments = moments_of(tensors[output.name])
+        rows.append({
+            "name": output.name, "layer": output.plan.layer, "role": output.plan.role,
+            "shape": list(output.shape), "dtype": output.plan.dtype,
+            "initializer": init.config["name"],
+            "fan_in": output.plan.fans.fan_in, "fan_out": output.plan.fans.fan_out,
+            "expected_mean": init.expected_mean, "expected_variance": init.expected_variance,
+            **moments.as_report(),
+        })
+    return rows
+
+
+def diagnose(
+    plan: Plan,
+    activations: str | Mapping[str, str] = "relu",
+    *,
+    tensors: Mapping[str, np.ndarray] | None = None,
+    histogram_of: Sequence[str] | None = None,
+    bins: int = 50,
+    batch: int = DEFAULT_BATCH,
+    probe_seed: int = 0,
+) -> dict[str, Any]:
+    """Generate (unless ``tensors`` are given) and diagnose: the variance table, signal
+    propagation, and histograms of ``histogram_of`` (default: every tensor)."""
+    if tensors is None:
+        tensors = generate_tensors(plan)
+    by_name = {output.name: output for output in plan.outputs}
+    names = list(by_name) if histogram_of is None else list(histogram_of)
+    for index, name in enumerate(names):
+        if name not in by_name:
+            raise SpecError(("tensor",) if histogram_of and len(names) == 1 else
+                            ("tensor", index), f"no tensor named {name!r} in this model")
+    return {
+        "spec_sha256": plan.spec_sha256,
+        "seed": plan.spec.seed,
+        "convention": plan.spec.convention,
+        "tensors": variance_table(plan, tensors),
+        "propagation": propagation(
+            plan, tensors, activations, batch=batch, probe_seed=probe_seed
+        ),
+        "histograms": {
+            name: histogram(tensors[name], by_name[name].plan.init, bins) for name in names
+        },
+    }
