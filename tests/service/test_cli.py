@@ -1,0 +1,149 @@
+"""The ``weightinit`` command, run as a user runs it: in a subprocess, offline.
+
+init writes a loadable file (and with ``--report`` the observed statistics and the file's
+sha256); plan prints the plan; verify exits 0 on the spec's own file and 1, naming the
+tensor, on a corrupted one; a bad spec exits 2 and names the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import ml_dtypes  # noqa: F401  (registers bfloat16 for safetensors.numpy)
+import pytest
+import safetensors.numpy
+
+SPEC = {
+    "seed": 4321,
+    "convention": "torch",
+    "dtype": "float32",
+    "layers": [
+        {"type": "linear", "name": "fc1", "in_features": 64, "out_features": 32,
+         "weight_init": {"name": "kaiming_uniform", "nonlinearity": "relu"}},
+        {"type": "conv2d", "name": "conv", "in_channels": 4, "out_channels": 8,
+         "kernel_size": 3, "groups": 2, "dtype": "bfloat16"},
+        {"type": "repeat", "name": "blocks", "count": 2, "layers": [
+            {"type": "linear", "name": "proj", "in_features": 32, "out_features": 32,
+             "weight_init": "glorot_uniform", "bias_init": "zeros"}]},
+        {"type": "tensor", "name": "lm_head.weight", "shape": [100, 32],
+         "init": {"name": "normal", "mean": 0.0, "std": 0.02}},
+    ],
+}
+
+
+def weightinit_command() -> list[str]:
+    """The installed console script of this interpreter's environment."""
+    script = Path(sys.executable).with_name("weightinit")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("weightinit")
+    return [found] if found else [sys.executable, "-m", "service.cli"]
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*weightinit_command(), *args], input=stdin, capture_output=True, text=True,
+        timeout=240, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """``weightinit init spec.json -o model.safetensors --report report.json``."""
+    folder = tmp_path_factory.mktemp("cli")
+    spec = folder / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+    model, report = folder / "model.safetensors", folder / "report.json"
+    result = run("init", str(spec), "-o", str(model), "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    return spec, model, json.loads(report.read_text())
+
+
+def test_init_writes_a_file_that_loads(made):
+    _, model, _ = made
+    tensors = safetensors.numpy.load_file(str(model))
+    assert tensors["fc1.weight"].shape == (32, 64)
+    assert str(tensors["conv.weight"].dtype) == "bfloat16"
+    assert tensors["conv.weight"].shape == (8, 2, 3, 3)
+    assert set(tensors) == {"fc1.weight", "fc1.bias", "conv.weight", "conv.bias",
+                            "blocks.0.proj.weight", "blocks.0.proj.bias",
+                            "blocks.1.proj.weight", "blocks.1.proj.bias", "lm_head.weight"}
+
+
+def test_report_has_observed_statistics_and_the_files_sha256(made):
+    _, model, report = made
+    assert report["file_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    tensors = safetensors.numpy.load_file(str(model))
+    for entry in report["tensors"]:
+        values = tensors[entry["name"]].astype("float64")
+        assert entry["sha256"] == hashlib.sha256(tensors[entry["name"]].tobytes()).hexdigest()
+        assert entry["min"] == values.min() and entry["max"] == values.max()
+        assert entry["mean"] == pytest.approx(values.mean(), rel=1e-9, abs=1e-12)
+        assert entry["variance"] == pytest.approx(values.var(), rel=1e-9, abs=1e-15)
+        assert {"expected_mean", "expected_variance", "initializer", "fan_in"} <= set(entry)
+
+
+def test_plan_prints_the_plan_without_generating(made, tmp_path):
+    spec, _, report = made
+    result = run("plan", str(spec))
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert [t["name"] for t in plan["tensors"]] == [t["name"] for t in report["tensors"]]
+    assert plan["spec_sha256"] == report["spec_sha256"]
+    assert "file_sha256" not in plan and "sha256" not in plan["tensors"][0]
+    assert not list(tmp_path.iterdir())
+
+
+def test_report_command_from_stdin_matches_init_report(made):
+    _, _, report = made
+    result = run("report", "-", stdin=json.dumps(SPEC))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["file_sha256"] == report["file_sha256"]
+
+
+def test_verify_accepts_the_spec_file(made):
+    spec, model, _ = made
+    result = run("verify", str(spec), str(model))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("OK")
+
+
+def test_verify_names_the_corrupted_tensor(made, tmp_path):
+    spec, model, _ = made
+    data = bytearray(model.read_bytes())
+    (length,) = struct.unpack("<Q", bytes(data[:8]))
+    header = json.loads(bytes(data[8 : 8 + length]))
+    start, stop = header["blocks.1.proj.weight"]["data_offsets"]
+    data[8 + length + (start + stop) // 2] ^= 0x80
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(bytes(data))
+    result = run("verify", str(spec), str(corrupt))
+    assert result.returncode == 1
+    assert "blocks.1.proj.weight" in result.stdout
+
+
+def test_bad_spec_exits_2_naming_the_field(tmp_path):
+    bad = json.loads(json.dumps(SPEC))
+    bad["layers"][3]["init"] = {"name": "normal", "mean": 0.0}  # std is required
+    spec = tmp_path / "bad.json"
+    spec.write_text(json.dumps(bad))
+    result = run("init", str(spec), "-o", str(tmp_path / "never.safetensors"))
+    assert result.returncode == 2
+    assert "std" in result.stderr and "layers.3" in result.stderr
+    assert not (tmp_path / "never.safetensors").exists()
+
+
+def test_semantic_error_exits_2_naming_the_field(tmp_path):
+    bad = {**SPEC, "select": ["fc1.weight", "nope"]}
+    spec = tmp_path / "bad.json"
+    spec.write_text(json.dumps(bad))
+    result = run("plan", str(spec))
+    assert result.returncode == 2
+    assert "select.1" in result.stderr and "nope" in result.stderr
