@@ -1,0 +1,231 @@
+"""The HTTP API (``shared/DESIGN.md``, "HTTP API"): thin routes over the engine.
+
+Each route parses and validates (``service.planning``), calls the engine, streams or
+reports, and says what went wrong in the one error format (``service.errors``).
+``create_app(settings)`` builds an independent app (its own metrics registry, capacity
+and plan cache), so tests run apps with their own limits side by side;
+``create_app_from_env()`` is the factory uvicorn's workers import.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from core import ChunkStream, Observer, catalogue
+from core.generate import default_executor
+from core.writer import package_version
+from service import diagnose
+from service.auth import Authenticator, Principal, require_token
+from service.capacity import Capacity
+from service.errors import error_response, install_handlers
+from service.metrics import PROMETHEUS_CONTENT_TYPE, Metrics
+from service.middleware import ServiceMiddleware
+from service.models import ErrorResponse, InitializerEntry, PlanDocument, ReportDocument, Status
+from service.openapi import install_openapi
+from service.planning import Planner, add_plan_json
+from service.settings import Settings
+from service.streaming import (
+    SafetensorsResponse,
+    StreamRun,
+    etag_matches,
+    generate_report,
+    multipart_etag,
+)
+
+JSON = "application/json"
+_ERRORS = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in (
+        (401, "authentication is on and the bearer token is missing or wrong"),
+        (413, "body, tensor count or parameter count over the limits"),
+        (422, "invalid spec: `details[].loc` names the field"),
+    )
+}
+_STREAM_ERRORS = {
+    **_ERRORS,
+    503: {"model": ErrorResponse, "description": "at capacity or draining; see Retry-After"},
+}
+
+
+@dataclass
+class Services:
+    """What the routes share, one set per app."""
+
+    settings: Settings
+    metrics: Metrics
+    capacity: Capacity
+    planner: Planner
+    auth: Authenticator
+    catalogue_json: bytes
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def _json(document: object, status: int = 200, headers: dict[str, str] | None = None
+          ) -> Response:
+    return Response(json.dumps(document, ensure_ascii=False).encode(), status, headers,
+                    media_type=JSON)
+
+
+def wants_multipart(accept: str | None) -> bool:
+    """True when the client accepts ``multipart/mixed`` (and does not refuse it, q=0)."""
+    for media_range in (accept or "").split(","):
+        media_type, *params = (part.strip() for part in media_range.split(";"))
+        if media_type.lower() == "multipart/mixed":
+            return not any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+                           for p in params)
+    return False
+
+
+v1 = APIRouter(prefix="/v1", tags=["weights"])
+
+
+@v1.post("/plan", summary="The plan: every tensor, resolved, nothing generated",
+         responses={200: {"model": PlanDocument}, **_ERRORS})
+async def post_plan(request: Request, principal: Principal) -> Response:
+    prepared = await services(request).planner.prepare(await request.body(),
+                                                       with_plan_json=True)
+    return Response(add_plan_json(prepared), media_type=JSON)
+
+
+@v1.post(
+    "/init",
+    summary="The safetensors file, streamed (or multipart: file + report)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The safetensors file with `Content-Length` and a strong `ETag`;"
+            " with `Accept: multipart/mixed`, part 1 is the file and part 2 the JSON report.",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/mixed": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        304: {"description": "`If-None-Match` matched the ETag: nothing generated"},
+        **_STREAM_ERRORS,
+    },
+)
+async def post_init(request: Request, principal: Principal) -> Response:
+    svc = services(request)
+    prepared = await svc.planner.prepare(await request.body())
+    multipart = wants_multipart(request.headers.get("accept"))
+    etag = multipart_etag(prepared.etag) if multipart else prepared.etag
+    headers = {
+        "etag": etag,
+        "vary": "Accept",
+        "x-weightinit-spec-sha256": prepared.plan.spec_sha256,
+        "x-weightinit-parameters": str(prepared.plan.total_parameters),
+        "x-weightinit-tensors": str(len(prepared.plan.outputs)),
+    }
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    slot = svc.capacity.acquire(principal)
+    settings = svc.settings
+    stream = ChunkStream(prepared.plan, with_stats=multipart, chunk_bytes=settings.chunk_bytes,
+                         executor=default_executor(), window=settings.stream_window)
+    run = StreamRun(stream, slot, svc.metrics, "init", Observer() if multipart else None)
+    return SafetensorsResponse(prepared.plan, prepared.header, run, headers, multipart)
+
+
+@v1.post("/report", summary="Generate without sending the file: the plan plus observations",
+         responses={200: {"model": ReportDocument}, **_STREAM_ERRORS})
+async def post_report(request: Request, principal: Principal) -> Response:
+    svc = services(request)
+    prepared = await svc.planner.prepare(await request.body())
+    slot = svc.capacity.acquire(principal)
+    settings = svc.settings
+    stream = ChunkStream(prepared.plan, with_stats=True, chunk_bytes=settings.chunk_bytes,
+                         executor=default_executor(), window=settings.stream_window)
+    run = StreamRun(stream, slot, svc.metrics, "report", Observer())
+    document = await generate_report(prepared.plan, prepared.header, run, request.receive)
+    if document is None:  # the client left: nobody will read this
+        return error_response(499, "client_closed_request", "client disconnected")
+    return _json(document)
+
+
+@v1.get("/initializers", summary="The initializer catalogue: parameters and formulas",
+        responses={200: {"model": list[InitializerEntry]}, 401: _ERRORS[401]})
+async def get_initializers(request: Request, principal: Principal) -> Response:
+    return Response(services(request).catalogue_json, media_type=JSON)
+
+
+ops = APIRouter(tags=["operations"])
+
+
+@ops.get("/healthz", summary="Liveness: the process answers", responses={200: {"model": Status}})
+async def healthz() -> Response:
+    return Response(b'{"status":"ok"}', media_type=JSON)
+
+
+@ops.get("/readyz", summary="Readiness: 503 once draining after SIGTERM",
+         responses={200: {"model": Status}, 503: {"model": Status}})
+async def readyz(request: Request) -> Response:
+    capacity = services(request).capacity
+    if capacity.draining:
+        return Response(b'{"status":"draining"}', 503,
+                        {"retry-after": str(capacity.retry_after_s)}, media_type=JSON)
+    return Response(b'{"status":"ready"}', media_type=JSON)
+
+
+@ops.get("/metrics", summary="Prometheus metrics of this worker process",
+         response_class=Response)
+async def metrics(request: Request) -> Response:
+    svc = services(request)
+    if svc.settings.metrics_require_auth:
+        await require_token(request, None)
+    return Response(svc.metrics.exposition(), media_type=PROMETHEUS_CONTENT_TYPE)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A complete app for these settings (default: from the environment)."""
+    settings = settings or Settings()
+    metrics = Metrics()
+    capacity = Capacity(settings.max_concurrent_streams, settings.max_streams_per_token,
+                        settings.retry_after_s, metrics)
+    app = FastAPI(
+        title="weightinit",
+        version=package_version(),
+        summary="Deterministic model-weight initialization, streamed as safetensors.",
+        description=(
+            "POST a model spec and a seed; get the same bytes on any machine. "
+            "Errors are `{\"error\": {\"code\", \"message\", \"details\": [{\"loc\", "
+            "\"msg\"}]}}`, with `loc` the path of the field in the body."
+        ),
+    )
+    app.state.services = Services(
+        settings=settings,
+        metrics=metrics,
+        capacity=capacity,
+        planner=Planner(settings.limits(), settings.plan_cache_entries),
+        auth=Authenticator(settings.tokens()),
+        catalogue_json=json.dumps(catalogue()).encode(),
+    )
+    install_handlers(app)
+    app.include_router(v1)
+    app.include_router(ops)
+    app.include_router(diagnose.router)
+    install_openapi(app)
+    origins = settings.cors_origin_list()
+    if origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "accept", "if-none-match",
+                           "x-request-id"],
+            expose_headers=["etag", "x-request-id", "retry-after", "content-length",
+                            "x-weightinit-spec-sha256"],
+        )
+    app.add_middleware(ServiceMiddleware, metrics=metrics, capacity=capacity,
+                       max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app as configured by ``WEIGHTINIT_*`` variables (uvicorn's factory)."""
+    return create_app(Settings())

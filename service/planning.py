@@ -1,0 +1,89 @@
+"""From a request body to a validated plan, off the event loop, with a small cache.
+
+Everything that can be wrong with a request is found here, before any response starts:
+JSON syntax, the schema (``core.Spec``), names, fans, ``select``/``shard`` and the limits
+(``core.build_plan``). Planning is pure Python and grows with the number of tensors, so
+it runs on a worker thread, not the event loop (health checks stay prompt while a
+100 000-tensor spec is planned). The result is a pure function of the body and the
+limits, so validated requests are kept in a bounded LRU keyed by the body's sha256:
+repeated requests (every rank of a sharded job, retries, benchmarks) skip planning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from core import Limits, Plan, Spec, build_plan, header_bytes, plan_document
+from service.errors import invalid_request
+from service.streaming import request_etag
+
+# Plans bigger than this are not cached: their header and plan JSON are large, and
+# planning time is small next to generating that many tensors anyway.
+MAX_CACHED_TENSORS = 4096
+
+
+@dataclass
+class Prepared:
+    """A validated request: the spec, its plan, the file header and the ETag."""
+
+    spec: Spec
+    plan: Plan
+    header: bytes
+    etag: str
+    plan_json: bytes | None = None
+
+    @property
+    def file_size(self) -> int:
+        return len(self.header) + self.plan.total_bytes
+
+
+def prepare(raw: bytes, limits: Limits, with_plan_json: bool = False) -> Prepared:
+    """Validate and plan a request body (raises the 422/413 errors it deserves)."""
+    try:
+        spec = Spec.model_validate_json(raw)
+    except ValidationError as error:
+        raise invalid_request(error.errors(include_input=False, include_url=False), raw) from None
+    plan = build_plan(spec, limits)
+    prepared = Prepared(spec, plan, header_bytes(plan), request_etag(spec))
+    if with_plan_json:
+        add_plan_json(prepared)
+    return prepared
+
+
+def add_plan_json(prepared: Prepared) -> bytes:
+    """The ``/v1/plan`` body, computed once per prepared request."""
+    if prepared.plan_json is None:
+        document = plan_document(prepared.plan)
+        prepared.plan_json = json.dumps(document, ensure_ascii=False).encode()
+    return prepared.plan_json
+
+
+class Planner:
+    """Prepares requests on a worker thread, remembering recent ones."""
+
+    def __init__(self, limits: Limits, cache_entries: int) -> None:
+        self.limits = limits
+        self.cache_entries = cache_entries
+        self._cache: OrderedDict[bytes, Prepared] = OrderedDict()
+
+    async def prepare(self, raw: bytes, with_plan_json: bool = False) -> Prepared:
+        key = hashlib.sha256(raw).digest()
+        cached = self._cache.get(key)
+        loop = asyncio.get_running_loop()
+        if cached is not None:
+            self._cache.move_to_end(key)
+            if with_plan_json and cached.plan_json is None:
+                await loop.run_in_executor(None, add_plan_json, cached)
+            return cached
+        prepared = await loop.run_in_executor(None, prepare, raw, self.limits, with_plan_json)
+        if self.cache_entries and len(prepared.plan.outputs) <= MAX_CACHED_TENSORS:
+            self._cache[key] = prepared
+            while len(self._cache) > self.cache_entries:
+                self._cache.popitem(last=False)
+        return prepared

@@ -1,0 +1,146 @@
+"""``weightinit serve``: uvicorn running the app, with a drain on SIGTERM.
+
+On the first SIGTERM a worker does not stop listening at once (as plain uvicorn does):
+``/readyz`` turns 503 so the load balancer stops sending work, new streams get 503 with
+``Retry-After`` (and every response ``Connection: close``), and the streams in flight
+run to completion. When none is left, or ``WEIGHTINIT_DRAIN_TIMEOUT_S`` has passed,
+uvicorn's own graceful shutdown closes the connections and the process exits 0. A
+second SIGTERM, or SIGINT, stops at once.
+
+``--workers N`` runs N processes on one socket (uvicorn's supervisor); each builds its
+app from the environment (``service.app:create_app_from_env``) and drains the same way
+when the supervisor passes SIGTERM on.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import signal
+import socket
+from types import FrameType
+from unittest import mock
+
+import uvicorn
+from uvicorn.config import LOGGING_CONFIG
+from uvicorn.supervisors import multiprocess
+
+from service.app import create_app
+from service.capacity import Capacity
+from service.settings import Settings
+
+APP_FACTORY = "service.app:create_app_from_env"
+logger = logging.getLogger("weightinit.server")
+
+
+class DrainingServer(uvicorn.Server):
+    """A uvicorn server whose first SIGTERM drains streams before shutting down."""
+
+    def __init__(self, config: uvicorn.Config, capacity: Capacity, drain_timeout_s: float
+                 ) -> None:
+        super().__init__(config)
+        self.capacity = capacity
+        self.drain_timeout_s = drain_timeout_s
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGTERM and not self.capacity.draining and not self.should_exit:
+            self.capacity.start_drain(self.drain_timeout_s)
+            logger.info("SIGTERM: draining %d stream(s), at most %.0f s",
+                        self.capacity.in_flight, self.drain_timeout_s)
+            return
+        if sig == signal.SIGTERM:
+            self.should_exit = True  # not re-raised at exit: a drained stop exits 0
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.capacity.drain_finished() and not self.should_exit:
+            # What is left of the drain budget bounds uvicorn's wait for connections.
+            self.config.timeout_graceful_shutdown = max(1, round(
+                self.capacity.drain_remaining_s()))
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+
+def warm_up() -> None:
+    """Generate a tiny model of every common dtype and distribution once, so the numba
+    kernels are compiled (or loaded from their cache) before the first request."""
+    from core import ChunkStream, Spec, build_plan
+
+    inits = [{"name": "uniform", "low": -1.0, "high": 1.0},
+             {"name": "normal", "mean": 0.0, "std": 1.0},
+             {"name": "truncated_normal", "mean": 0.0, "std": 1.0}, "he_normal", "zeros"]
+    layers = [{"type": "tensor", "name": f"{dtype}.{i}", "shape": [4, 4], "init": init,
+               "dtype": dtype}
+              for dtype in ("float32", "bfloat16", "float16", "float64")
+              for i, init in enumerate(inits)]
+    plan = build_plan(Spec.model_validate({"seed": 0, "layers": layers}))
+    for with_stats in (False, True):
+        for _ in ChunkStream(plan, with_stats=with_stats):
+            pass
+
+
+def _log_config(level: str) -> dict:
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["weightinit"] = {"handlers": ["default"], "level": level.upper(),
+                                       "propagate": False}
+    return config
+
+
+def _config(settings: Settings, app: object, workers: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        factory=isinstance(app, str),
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level=settings.log_level,
+        log_config=_log_config(settings.log_level),
+        access_log=False,  # the app writes its own, with the request ID
+        timeout_graceful_shutdown=max(1, round(settings.drain_timeout_s)),
+        server_header=False,
+        lifespan="off",
+    )
+
+
+def _draining_server(config: uvicorn.Config) -> DrainingServer:
+    """A worker's server: its own app from the environment, drain wired to its capacity."""
+    settings = Settings()
+    app = create_app(settings)
+    warm_up()
+    config.app = app
+    config.factory = False
+    return DrainingServer(config, app.state.services.capacity, settings.drain_timeout_s)
+
+
+class _WorkerProcess(multiprocess.Process):
+    """uvicorn's worker process, running a ``DrainingServer`` instead of a plain one."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = _draining_server(self.config)
+        return self._server
+
+
+def serve(host: str | None = None, port: int | None = None, workers: int | None = None) -> int:
+    """Run the service until stopped; arguments left ``None`` come from the settings."""
+    overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers))
+                 if v is not None}
+    settings = Settings(**overrides)
+    if settings.workers == 1:
+        app = create_app(settings)
+        warm_up()
+        config = _config(settings, app, 1)
+        server = DrainingServer(config, app.state.services.capacity, settings.drain_timeout_s)
+        server.run()
+        return 0 if server.started else 1
+    # Workers rebuild the settings from the environment: pass the CLI's values on.
+    os.environ.update({f"WEIGHTINIT_{k.upper()}": str(v) for k, v in overrides.items()})
+    config = _config(settings, APP_FACTORY, settings.workers)
+    sock: socket.socket = config.bind_socket()
+    # uvicorn's supervisor builds its worker processes from this module-level name.
+    with mock.patch.object(multiprocess, "Process", _WorkerProcess):
+        multiprocess.Multiprocess(config, sockets=[sock]).run()
+    return 0

@@ -1,0 +1,76 @@
+"""The service's settings: every limit and switch, from ``WEIGHTINIT_*`` environment variables.
+
+``create_app(settings)`` takes a ``Settings`` object, so tests build apps with their own
+limits; ``Settings()`` reads the environment (and nothing else: no ``.env`` file, so what
+runs is what the deployment says).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.plan import Limits
+
+MIB = 1 << 20
+
+
+class Settings(BaseSettings):
+    """Server address, request limits, streaming, auth, CORS and shutdown behaviour."""
+
+    model_config = SettingsConfigDict(env_prefix="WEIGHTINIT_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, description="uvicorn worker processes")
+    log_level: str = "info"
+
+    # Request limits: everything over them is refused before any generation.
+    max_body_bytes: int = Field(1 * MIB, ge=1, description="request body size, in bytes")
+    max_tensors: int = Field(100_000, ge=1, description="tensors per request")
+    max_parameters: int = Field(20_000_000_000, ge=1, description="parameters per request")
+    max_depth: int = Field(8, ge=1, description="nesting depth of repeat layers")
+
+    # Streaming: memory per stream is about stream_window * chunk_bytes, whatever the
+    # client's speed (the window bounds the chunks generated ahead of the socket).
+    max_concurrent_streams: int = Field(8, ge=1, description="per worker process")
+    max_streams_per_token: int = Field(4, ge=1, description="per token, per worker process")
+    chunk_bytes: int = Field(4 * MIB, ge=4096, description="bytes generated per task")
+    stream_window: int = Field(4, ge=1, description="chunks generated ahead of the socket")
+    retry_after_s: int = Field(5, ge=1, description="Retry-After when at capacity or draining")
+    drain_timeout_s: float = Field(30.0, ge=0, description="SIGTERM: time for streams in flight")
+
+    # Authentication: off unless tokens are given (inline or as a mounted secret file).
+    api_tokens: SecretStr = Field(SecretStr(""), description="comma-separated bearer tokens")
+    api_tokens_file: Path | None = Field(None, description="file of tokens, one per line or comma")
+    metrics_require_auth: bool = False
+
+    # Browsers: no CORS headers at all unless origins are listed.
+    cors_origins: str = Field("", description="comma-separated origins, or *")
+
+    plan_cache_entries: int = Field(256, ge=0, description="validated requests kept, 0 = off")
+
+    @field_validator("log_level")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+    def limits(self) -> Limits:
+        """The engine's limits for ``core.build_plan``."""
+        return Limits(
+            max_tensors=self.max_tensors,
+            max_parameters=self.max_parameters,
+            max_depth=self.max_depth,
+        )
+
+    def tokens(self) -> list[str]:
+        """Every configured bearer token (empty: authentication is off)."""
+        text = self.api_tokens.get_secret_value()
+        if self.api_tokens_file is not None:
+            text += "," + self.api_tokens_file.read_text()
+        return [t.strip() for t in text.replace("\n", ",").split(",") if t.strip()]
+
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
