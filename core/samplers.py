@@ -72,7 +72,10 @@ class ConstantSampler:
     def fill(
         self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
     ) -> Chunk:
-        out = round_to_dtype(np.full(count, self.value, dtype=np.float64), dtype)
+        if dtype == "int64":  # integer buffers (torch's num_batches_tracked): no rounding
+            out = np.full(count, int(self.value), dtype=np.int64)
+        else:
+            out = round_to_dtype(np.full(count, self.value, dtype=np.float64), dtype)
         if not with_stats:
             return out, None
         return out, constant_moments(float(out[0]) if count else 0.0, count)

@@ -11,14 +11,22 @@ from typing import Annotated
 
 from pydantic import Field
 
+from core.layers.attention import MultiheadAttention
 from core.layers.base import Expansion, Override, TensorPlan
 from core.layers.dense import Conv, Linear
+from core.layers.embedding import Embedding
 from core.layers.generic import Repeat, TensorLayer
+from core.layers.normalization import BatchNorm, GroupNorm, LayerNorm, RMSNorm
+from core.layers.recurrent import GRU, LSTM
 
-LAYER_TYPES = (Linear, Conv, TensorLayer, Repeat)
+LAYER_TYPES = (
+    Linear, Conv, Embedding, LayerNorm, RMSNorm, BatchNorm, GroupNorm, LSTM, GRU,
+    MultiheadAttention, TensorLayer, Repeat,
+)
 
 Layer = Annotated[
-    Linear | Conv | TensorLayer | Repeat,
+    Linear | Conv | Embedding | LayerNorm | RMSNorm | BatchNorm | GroupNorm | LSTM | GRU
+    | MultiheadAttention | TensorLayer | Repeat,
     Field(discriminator="type"),
 ]
 

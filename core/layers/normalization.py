@@ -1,0 +1,163 @@
+"""Normalization layers: ``layer_norm``, ``rms_norm``, ``batch_norm``, ``group_norm``.
+
+Every default is a constant (``shared/reference/initializers.md`` §4.3): scales one,
+shifts zero, running means zero, running variances one.
+
+| type        | torch (``state_dict`` keys)                       | keras (weight paths)       |
+|-------------|---------------------------------------------------|----------------------------|
+| layer_norm  | ``weight``, ``bias`` (normalized_shape)           | ``gamma``, ``beta``        |
+| rms_norm    | ``weight`` (normalized_shape)                     | ``scale``                  |
+| batch_norm  | ``weight``, ``bias``, ``running_mean``,           | ``gamma``, ``beta``,       |
+|             | ``running_var``, ``num_batches_tracked`` (int64)  | ``moving_mean``,           |
+|             |                                                   | ``moving_variance``        |
+| group_norm  | ``weight``, ``bias`` (num_channels)               | ``gamma``, ``beta``        |
+
+Initializer overrides: ``weight_init`` (scale: weight/gamma/scale), ``bias_init`` (shift:
+bias/beta), and for ``batch_norm`` ``running_mean_init`` / ``running_var_init``.
+``num_batches_tracked`` is a counter, always an int64 zero whatever the dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from core.layers.base import Expansion, InitField, LayerBase, Size, TensorPlan, check
+from core.layers.tensors import ONES, ZEROS
+
+_IGNORED = Field(None, description="accepted and ignored: it does not change weights")
+
+
+def _scale_and_shift(
+    ctx: Expansion,
+    layer: LayerBase,
+    shape: tuple[int, ...],
+    scale: bool,
+    shift: bool,
+    scale_name: str = "gamma",
+) -> list[TensorPlan]:
+    """The affine pair: torch ``weight``/``bias``, keras ``<scale_name>``/``beta``."""
+    torch = ctx.convention == "torch"
+    plans = []
+    if scale:
+        plans.append(ctx.tensor(
+            layer, "weight", "weight" if torch else scale_name, shape, layer.weight_init, ONES,
+            init_field="weight_init",
+        ))
+    if shift:
+        plans.append(ctx.tensor(
+            layer, "bias", "bias" if torch else "beta", shape, layer.bias_init, ZEROS,
+            init_field="bias_init",
+        ))
+    return plans
+
+
+def _normalized_shape(value: int | list[int]) -> tuple[int, ...]:
+    return (value,) if isinstance(value, int) else tuple(value)
+
+
+class LayerNorm(LayerBase):
+    """torch ``nn.LayerNorm`` / Keras ``LayerNormalization`` over the trailing
+    ``normalized_shape`` (Keras: ``axis`` the last ``len(normalized_shape)`` axes)."""
+
+    type: Literal["layer_norm"] = "layer_norm"
+    normalized_shape: Size | list[Size]
+    elementwise_affine: bool = True
+    bias: bool = Field(True, description="with a shift (torch bias, Keras center)")
+    eps: Any = _IGNORED
+    weight_init: InitField = None
+    bias_init: InitField = None
+
+    def expand(self, ctx: Expansion) -> list[TensorPlan]:
+        check(
+            isinstance(self.normalized_shape, int) or len(self.normalized_shape) > 0,
+            (*ctx.loc, "normalized_shape"), "normalized_shape must not be empty",
+        )
+        shape = _normalized_shape(self.normalized_shape)
+        affine = self.elementwise_affine
+        return _scale_and_shift(ctx, self, shape, affine, affine and self.bias)
+
+
+class RMSNorm(LayerBase):
+    """torch ``nn.RMSNorm`` (``weight``) / Keras ``RMSNormalization`` (``scale``)."""
+
+    type: Literal["rms_norm"] = "rms_norm"
+    normalized_shape: Size | list[Size]
+    elementwise_affine: bool = True
+    eps: Any = _IGNORED
+    weight_init: InitField = None
+
+    def expand(self, ctx: Expansion) -> list[TensorPlan]:
+        check(
+            isinstance(self.normalized_shape, int) or len(self.normalized_shape) > 0,
+            (*ctx.loc, "normalized_shape"), "normalized_shape must not be empty",
+        )
+        shape = _normalized_shape(self.normalized_shape)
+        return _scale_and_shift(ctx, self, shape, self.elementwise_affine, False, "scale")
+
+
+class GroupNorm(LayerBase):
+    """torch ``nn.GroupNorm`` / Keras ``GroupNormalization``: per-channel affine."""
+
+    type: Literal["group_norm"] = "group_norm"
+    num_groups: Size
+    num_channels: Size
+    affine: bool = True
+    eps: Any = _IGNORED
+    weight_init: InitField = None
+    bias_init: InitField = None
+
+    def expand(self, ctx: Expansion) -> list[TensorPlan]:
+        check(
+            self.num_channels % self.num_groups == 0,
+            (*ctx.loc, "num_groups"),
+            f"num_channels ({self.num_channels}) must be divisible by num_groups "
+            f"({self.num_groups})",
+        )
+        shape = (self.num_channels,)
+        return _scale_and_shift(ctx, self, shape, self.affine, self.affine)
+
+
+class BatchNorm(LayerBase):
+    """torch ``nn.BatchNorm1d/2d/3d`` (one type: the weights do not depend on the rank) /
+    Keras ``BatchNormalization``, with the running statistics as tensors."""
+
+    type: Literal["batch_norm"] = "batch_norm"
+    num_features: Size
+    affine: bool = True
+    track_running_stats: bool = True
+    eps: Any = _IGNORED
+    momentum: Any = _IGNORED
+    weight_init: InitField = None
+    bias_init: InitField = None
+    running_mean_init: InitField = Field(None, description="running_mean / moving_mean")
+    running_var_init: InitField = Field(
+        None, description="running_var / moving_variance"
+    )
+
+    def expand(self, ctx: Expansion) -> list[TensorPlan]:
+        torch = ctx.convention == "torch"
+        check(
+            torch or self.track_running_stats,
+            (*ctx.loc, "track_running_stats"),
+            "Keras' BatchNormalization always keeps moving statistics",
+        )
+        shape = (self.num_features,)
+        plans = _scale_and_shift(ctx, self, shape, self.affine, self.affine)
+        if not self.track_running_stats:
+            return plans
+        plans.append(ctx.tensor(
+            self, "running_mean", "running_mean" if torch else "moving_mean", shape,
+            self.running_mean_init, ZEROS, init_field="running_mean_init",
+        ))
+        plans.append(ctx.tensor(
+            self, "running_var", "running_var" if torch else "moving_variance", shape,
+            self.running_var_init, ONES, init_field="running_var_init",
+        ))
+        if torch:
+            plans.append(ctx.tensor(
+                self, "num_batches_tracked", "num_batches_tracked", (), None, ZEROS,
+                init_field="track_running_stats", dtype="int64",
+            ))
+        return plans
