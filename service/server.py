@@ -37,13 +37,24 @@ logger = logging.getLogger("weightinit.server")
 class DrainingServer(uvicorn.Server):
     """A uvicorn server whose first SIGTERM drains streams before shutting down."""
 
-    def __init__(self, config: uvicorn.Config, capacity: Capacity, drain_timeout_s: float
-                 ) -> None:
+    def __init__(self, config: uvicorn.Config, capacity: Capacity | None = None,
+                 drain_timeout_s: float = 30.0) -> None:
         super().__init__(config)
         self.capacity = capacity
         self.drain_timeout_s = drain_timeout_s
 
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.capacity is None:  # a worker process: its own app, from the environment
+            settings = Settings()
+            app = create_app(settings)
+            warm_up()
+            self.config.app, self.config.factory = app, False
+            self.capacity = app.state.services.capacity
+            self.drain_timeout_s = settings.drain_timeout_s
+        super().run(sockets)
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        assert self.capacity is not None  # signals are captured once run() has built it
         if sig == signal.SIGTERM and not self.capacity.draining and not self.should_exit:
             self.capacity.start_drain(self.drain_timeout_s)
             logger.info("SIGTERM: draining %d stream(s), at most %.0f s",
@@ -55,6 +66,7 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
     async def on_tick(self, counter: int) -> bool:
+        assert self.capacity is not None
         if self.capacity.drain_finished() and not self.should_exit:
             # What is left of the drain budget bounds uvicorn's wait for connections.
             self.config.timeout_graceful_shutdown = max(1, round(
@@ -101,26 +113,23 @@ def _config(settings: Settings, app: object, workers: int) -> uvicorn.Config:
         timeout_graceful_shutdown=max(1, round(settings.drain_timeout_s)),
         server_header=False,
         lifespan="off",
+        # A worker imports numpy, numba and FastAPI before it can answer the supervisor's
+        # first ping; uvicorn's default 5 s kills slow starters on a busy machine.
+        timeout_worker_healthcheck=60,
     )
 
 
-def _draining_server(config: uvicorn.Config) -> DrainingServer:
-    """A worker's server: its own app from the environment, drain wired to its capacity."""
-    settings = Settings()
-    app = create_app(settings)
-    warm_up()
-    config.app = app
-    config.factory = False
-    return DrainingServer(config, app.state.services.capacity, settings.drain_timeout_s)
-
-
 class _WorkerProcess(multiprocess.Process):
-    """uvicorn's worker process, running a ``DrainingServer`` instead of a plain one."""
+    """uvicorn's worker process, running a ``DrainingServer`` instead of a plain one.
+
+    The server is built cheaply here (the supervisor's health-check thread reads it);
+    the app and the kernel warm-up come in ``DrainingServer.run``.
+    """
 
     @property
     def server(self) -> uvicorn.Server:
         if self._server is None:
-            self._server = _draining_server(self.config)
+            self._server = DrainingServer(self.config)
         return self._server
 
 
