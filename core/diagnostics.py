@@ -43,7 +43,7 @@ from core.errors import SpecError
 from core.generate import ChunkStream
 from core.histograms import histogram
 from core.plan import Plan
-from core.propagation import Link, NotSequential, links_from_plan
+from core.propagation import Link, NotSequential, links_from_document, links_from_plan
 from core.stats import moments_of
 
 LEAKY_SLOPE = 0.01  # torch's and Keras' default negative slope
@@ -232,6 +232,37 @@ def _ratios(values: list[float], first: float, backward: bool) -> list[float | N
     return ratios
 
 
+def _document(batch: int | None, probe_seed: int | None) -> dict[str, Any]:
+    return {
+        "sequential": False, "reason": None, "batch": batch, "probe_seed": probe_seed,
+        "input_variance": 1.0, "layer_band": list(LAYER_BAND),
+        "cumulative_band": list(CUMULATIVE_BAND), "layers": [], "flags": [],
+    }
+
+
+def _fill(
+    document: dict[str, Any],
+    links: Sequence[Link],
+    activations: Sequence[str],
+    series: Mapping[str, tuple[list[float], list[float]]],
+) -> dict[str, Any]:
+    """Per layer: the link, its activation, both series by source and ratios; flags."""
+    flags = find_flags(links, series)
+    layers = [{**link.describe(), "activation": activations[i], "flagged": False}
+              for i, link in enumerate(links)]
+    for flag in flags:
+        layers[flag["index"]]["flagged"] = True
+    for source, (forward, backward) in series.items():
+        for direction, values in (("forward", forward), ("backward", backward)):
+            ratios = _ratios(values, 1.0, backward=direction == "backward")
+            for layer, value, ratio in zip(layers, values, ratios, strict=True):
+                entry = layer.setdefault(direction, {})
+                entry[source] = _json_number(value)
+                entry[f"{source}_ratio"] = ratio
+    document.update(sequential=True, layers=layers, flags=flags)
+    return document
+
+
 def propagation(
     plan: Plan,
     tensors: Mapping[str, np.ndarray] | None,
@@ -245,11 +276,8 @@ def propagation(
     A model that is not a sequential linear/conv stack gets ``sequential: false`` and the
     reason, not an error: its other diagnostics still make sense.
     """
-    document: dict[str, Any] = {
-        "sequential": False, "reason": None, "batch": batch, "probe_seed": probe_seed,
-        "input_variance": 1.0, "layer_band": list(LAYER_BAND),
-        "cumulative_band": list(CUMULATIVE_BAND), "layers": [], "flags": [],
-    }
+    document = _document(batch if tensors is not None else None,
+                         probe_seed if tensors is not None else None)
     try:
         links = links_from_plan(plan)
     except NotSequential as error:
@@ -261,20 +289,22 @@ def propagation(
         series["measured"] = measured_series(
             links, tensors, acts, batch=batch, probe_seed=probe_seed
         )
-    flags = find_flags(links, series)
-    layers = [{**link.describe(), "activation": acts[i], "flagged": False}
-              for i, link in enumerate(links)]
-    for flag in flags:
-        layers[flag["index"]]["flagged"] = True
-    for source, (forward, backward) in series.items():
-        for direction, values in (("forward", forward), ("backward", backward)):
-            ratios = _ratios(values, 1.0, backward=direction == "backward")
-            for layer, value, ratio in zip(layers, values, ratios, strict=True):
-                entry = layer.setdefault(direction, {})
-                entry[source] = _json_number(value)
-                entry[f"{source}_ratio"] = ratio
-    document.update(sequential=True, layers=layers, flags=flags)
-    return document
+    return _fill(document, links, acts, series)
+
+
+def propagation_from_document(
+    document: Mapping[str, Any], activations: str | Mapping[str, str] = "relu"
+) -> dict[str, Any]:
+    """The analytic propagation from a plan or report document alone (no weights, so
+    nothing measured); see ``core.propagation.links_from_document`` for what is inferred."""
+    result = _document(None, None)
+    try:
+        links = links_from_document(dict(document))
+    except NotSequential as error:
+        result["reason"] = str(error)
+        return result
+    acts = layer_activations(links, activations)
+    return _fill(result, links, acts, {"analytic": analytic_series(links, acts)})
 
 
 def generate_tensors(plan: Plan) -> dict[str, np.ndarray]:
@@ -295,7 +325,8 @@ def variance_table(plan: Plan, tensors: Mapping[str, np.ndarray]) -> list[dict[s
         init = output.plan.init
         moments = moments_of(tensors[output.name])
         rows.append({
-            "name": output.name, "layer": output.plan.layer, "role": output.plan.role,
+            "name": output.name, "layer": output.plan.layer,
+            "layer_type": output.plan.layer_type, "role": output.plan.role,
             "shape": list(output.shape), "dtype": output.plan.dtype,
             "initializer": init.config["name"],
             "fan_in": output.plan.fans.fan_in, "fan_out": output.plan.fans.fan_out,
