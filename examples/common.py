@@ -1,0 +1,30 @@
+"""What every example shares: its command line and its spec file.
+
+    python examples/torch_mlp.py --server http://127.0.0.1:8000 [--token T] [--output F]
+
+The server comes from ``--server``, else ``WEIGHTINIT_URL``, else a local default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--server", default=os.environ.get("WEIGHTINIT_URL",
+                                                           "http://127.0.0.1:8000"))
+    parser.add_argument("--token", default=os.environ.get("WEIGHTINIT_TOKEN"))
+    parser.add_argument("--output", help="also keep the safetensors file here")
+    return parser.parse_args()
+
+
+def load_spec(name: str) -> dict[str, Any]:
+    """The spec JSON that sits beside the example (``name``.json)."""
+    return json.loads((HERE / f"{name}.json").read_text())

@@ -1,0 +1,57 @@
+"""A Keras 3 CNN (torch backend) whose weights come from a weightinit server.
+
+    python examples/keras_cnn.py --server http://127.0.0.1:8000
+
+keras_cnn.json uses the keras convention: kernels (kh, kw, in, out), names that are
+Keras weight paths (``conv1/kernel``, ``bn1/moving_variance``) and Keras' own defaults
+(glorot_uniform kernels, zero biases), with Keras' truncated ``he_normal`` for conv2.
+The model is a Sequential named ``cnn`` built with ``keras.Input``, so its paths read
+``cnn/conv1/kernel``: ``assign_into`` matches them either way.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import keras  # imported after KERAS_BACKEND is chosen
+import numpy as np
+from common import load_spec, parse_args
+
+from service.client import Client
+from service.keras_helpers import assign_into
+
+
+def build_model() -> keras.Model:
+    layers = keras.layers
+    return keras.Sequential([
+        keras.Input((28, 28, 1)),
+        layers.Conv2D(32, 3, name="conv1"), layers.BatchNormalization(name="bn1"),
+        layers.ReLU(), layers.MaxPooling2D(),
+        layers.Conv2D(64, 3, name="conv2"), layers.BatchNormalization(name="bn2"),
+        layers.ReLU(), layers.MaxPooling2D(),
+        layers.Flatten(), layers.Dense(10, name="head"),
+    ], name="cnn")
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    spec = load_spec("keras_cnn")
+    model = build_model()
+    with Client(args.server, token=args.token) as client:
+        if args.output:
+            client.init(spec, args.output, progress=True)
+            weights = args.output
+        else:
+            weights = client.init(spec)
+    matched = assign_into(model, weights)  # strict: every weight, every tensor
+    logits = model.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0)
+    kernel = model.get_layer("conv2").kernel.numpy()
+    # Keras he_normal: truncated at 2 std, std sqrt(2 / fan_in), fan_in = 3 * 3 * 32.
+    print(f"keras_cnn: assigned {len(matched)} weights, logits {logits.shape}, conv2 std "
+          f"{kernel.std():.4f} (expected {(2 / 288) ** 0.5:.4f})")
+
+
+if __name__ == "__main__":
+    main()
