@@ -30,7 +30,7 @@ from core.samplers import (
     Sampler,
     SparseSampler,
 )
-from core.transforms import Transform
+from core.transforms import P_MAX, P_MIN, Transform
 
 TRUNCATION_CORRECTION = 0.87962566103423978  # std of N(0,1) truncated to [-2, 2]
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -114,11 +114,16 @@ def truncated_normal_init(
 ) -> ResolvedInit:
     """N(mean, std^2) restricted to [a, b]; exact truncated mean and variance."""
     alpha, beta = (a - mean) / std, (b - mean) / std
-    mass = phi(beta) - phi(alpha)
-    if not mass > 0.0:
-        # Both bounds in one far tail where Phi rounds to the same double: nothing to draw.
+    # Phi near 1 has lost its low digits: above the mean, use the mirrored lower tail.
+    mass = phi(-alpha) - phi(-beta) if alpha > 0.0 else phi(beta) - phi(alpha)
+    # The probability interval the v1 transform maps uniforms into (it clamps p).
+    drawn_mass = min(phi(beta), P_MAX) - max(phi(alpha), P_MIN)
+    if not mass > 0.0 or abs(drawn_mass - mass) > 1e-6 * mass:
+        # Far in a tail the probabilities [Phi(a), Phi(b)] hold few doubles (none at all
+        # past ~8.3 std above the mean or ~37.5 below): draws would not follow the law.
         raise ResolveError(
-            f"[a, b] = [{a}, {b}] holds no probability mass of N({mean}, {std}^2) in float64",
+            f"[a, b] = [{a}, {b}] lies too far in the tail of N({mean}, {std}^2) for "
+            "algorithm v1 to sample it faithfully",
             "b",
         )
     pdf_a = _pdf(alpha) if math.isfinite(alpha) else 0.0
