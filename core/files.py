@@ -62,7 +62,10 @@ def _read_header(path: Path) -> tuple[int, dict]:
         (length,) = struct.unpack("<Q", prefix)
         if length > 100_000_000:
             raise ValueError("header length over 100 MB: not a safetensors file")
-        return length, json.loads(handle.read(length))
+        header = json.loads(handle.read(length))
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        return length, header
 
 
 def verify_file(plan: Plan, path: str | os.PathLike[str]) -> Verification:
@@ -71,7 +74,9 @@ def verify_file(plan: Plan, path: str | os.PathLike[str]) -> Verification:
     expected_header = header_bytes(plan)
     try:
         length, header = _read_header(path)
-    except (ValueError, json.JSONDecodeError) as error:
+    except OSError as error:  # missing, a directory, unreadable: a mismatch, not a crash
+        return Verification(False, f"cannot read {path}: {error.strerror or error}")
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError included
         return Verification(False, f"unreadable safetensors header: {error}")
     expected_entries = json.loads(expected_header[8:])  # once: a header may list 100k tensors
     for output in plan.outputs:

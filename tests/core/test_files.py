@@ -137,3 +137,14 @@ def test_verify_ignores_the_package_version(written, tmp_path):
     other = tmp_path / "other.safetensors"
     other.write_bytes(data[:8] + patched + data[8 + length :])
     assert verify_file(plan, other).ok
+
+
+def test_verify_reports_a_missing_or_foreign_file(written, tmp_path):
+    _, plan, _, _ = written
+    assert not verify_file(plan, tmp_path / "missing.safetensors").ok
+    not_a_header = tmp_path / "list.safetensors"
+    not_a_header.write_bytes(struct.pack("<Q", 8) + b"[1,2,3] ")
+    assert "not a JSON object" in verify_file(plan, not_a_header).message
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(struct.pack("<Q", 4) + b"\xff\xfe\x00\x01")
+    assert not verify_file(plan, garbage).ok
