@@ -23,9 +23,11 @@ from core import Limits, Plan, Spec, build_plan, header_bytes, plan_document
 from service.errors import invalid_request
 from service.streaming import request_etag
 
-# Plans bigger than this are not cached: their header and plan JSON are large, and
-# planning time is small next to generating that many tensors anyway.
-MAX_CACHED_TENSORS = 4096
+# A cached plan costs about 2 KiB per tensor (plan objects, header, plan JSON): the
+# cache holds at most this many tensors in all (~35 MiB), and none of a plan bigger than
+# a quarter of that, whose planning time is small next to generating it anyway.
+CACHE_TENSOR_BUDGET = 16384
+MAX_CACHED_TENSORS = CACHE_TENSOR_BUDGET // 4
 
 
 @dataclass
@@ -71,6 +73,7 @@ class Planner:
         self.limits = limits
         self.cache_entries = cache_entries
         self._cache: OrderedDict[bytes, Prepared] = OrderedDict()
+        self._cached_tensors = 0
 
     async def prepare(self, raw: bytes, with_plan_json: bool = False) -> Prepared:
         key = hashlib.sha256(raw).digest()
@@ -82,8 +85,12 @@ class Planner:
                 await loop.run_in_executor(None, add_plan_json, cached)
             return cached
         prepared = await loop.run_in_executor(None, prepare, raw, self.limits, with_plan_json)
-        if self.cache_entries and len(prepared.plan.outputs) <= MAX_CACHED_TENSORS:
+        tensors = len(prepared.plan.outputs)
+        if self.cache_entries and tensors <= MAX_CACHED_TENSORS and key not in self._cache:
             self._cache[key] = prepared
-            while len(self._cache) > self.cache_entries:
-                self._cache.popitem(last=False)
+            self._cached_tensors += tensors
+            while (len(self._cache) > self.cache_entries
+                   or self._cached_tensors > CACHE_TENSOR_BUDGET):
+                _, evicted = self._cache.popitem(last=False)
+                self._cached_tensors -= len(evicted.plan.outputs)
         return prepared

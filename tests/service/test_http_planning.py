@@ -1,0 +1,49 @@
+"""The planner: validation before anything starts, and a cache bounded in tensors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from http_helpers import MLP, body
+
+from core import Limits
+from service import planning
+from service.errors import ApiError
+from service.planning import Planner
+
+
+def test_the_same_body_is_planned_once() -> None:
+    planner = Planner(Limits(), cache_entries=8)
+
+    async def twice() -> tuple:
+        return (await planner.prepare(body(MLP)), await planner.prepare(body(MLP)))
+
+    first, second = asyncio.run(twice())
+    assert first is second
+    assert first.file_size == len(first.header) + first.plan.total_bytes
+
+
+def test_the_cache_holds_a_bounded_number_of_tensors(monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    monkeypatch.setattr(planning, "CACHE_TENSOR_BUDGET", 40)
+    planner = Planner(Limits(), cache_entries=10_000)
+
+    async def many() -> None:
+        for seed in range(30):  # 30 plans of 4 tensors offered
+            await planner.prepare(body({**MLP, "seed": seed}))
+
+    asyncio.run(many())
+    assert 0 < planner._cached_tensors <= 40
+    assert sum(len(p.plan.outputs) for p in planner._cache.values()) == planner._cached_tensors
+
+
+def test_invalid_bodies_raise_the_422_with_the_body_path() -> None:
+    planner = Planner(Limits(), cache_entries=8)
+    spec = json.loads(body(MLP))
+    spec["layers"][0]["weight_init"] = {"name": "uniform", "low": "a", "high": 1.0}
+    with pytest.raises(ApiError) as raised:
+        asyncio.run(planner.prepare(json.dumps(spec).encode()))
+    assert raised.value.status == 422
+    assert raised.value.details[0]["loc"] == ["layers", 0, "weight_init", "low"]
