@@ -113,10 +113,12 @@ def _follow(loc: Sequence[Any], body: Any) -> tuple[Loc, Any]:
 
 def validation_details(errors: Sequence[dict[str, Any]], raw_body: bytes | None) -> list[dict]:
     """Pydantic errors as ``details``, with locations that exist in the body."""
-    try:
-        body = json.loads(raw_body) if raw_body else None
-    except ValueError:
-        body = None
+    body = None
+    if raw_body and not any(e.get("type") == "json_invalid" for e in errors):
+        try:
+            body = json.loads(raw_body)
+        except (ValueError, RecursionError):  # pydantic's parser accepted what json won't
+            body = None
     details = []
     for error in errors:
         loc = list(error.get("loc", ()))

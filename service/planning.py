@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from core import Limits, Plan, Spec, build_plan, header_bytes, plan_document
+from core import LimitError, Limits, Plan, Spec, build_plan, header_bytes, plan_document
 from service.errors import invalid_request
 from service.streaming import request_etag
 
@@ -52,7 +52,11 @@ def prepare(raw: bytes, limits: Limits, with_plan_json: bool = False) -> Prepare
     except ValidationError as error:
         raise invalid_request(error.errors(include_input=False, include_url=False), raw) from None
     plan = build_plan(spec, limits)
-    prepared = Prepared(spec, plan, header_bytes(plan), request_etag(spec))
+    try:
+        header = header_bytes(plan)
+    except ValueError as error:  # over the safetensors loaders' 100 MB header limit
+        raise LimitError(("layers",), str(error)) from None
+    prepared = Prepared(spec, plan, header, request_etag(spec))
     if with_plan_json:
         add_plan_json(prepared)
     return prepared

@@ -13,6 +13,7 @@ import pytest
 import torch
 from e2e_helpers import RunningServer, weightinit_command
 from safetensors.torch import load as load_safetensors
+from safetensors.torch import load_file
 from torch import nn
 
 # torch.nn.Sequential indices: 0 conv, 1 relu, 2 conv, 3 relu, 4 flatten, 5 linear, ...
@@ -70,8 +71,11 @@ def test_init_body_is_byte_identical_to_the_cli(server: RunningServer, tmp_path:
     assert response.content == out.read_bytes()
 
 
-def test_init_loads_into_a_torch_sequential_strictly(server: RunningServer) -> None:
-    tensors = load_safetensors(post(server, "/v1/init", SEQUENTIAL).content)
+def test_init_loads_into_a_torch_sequential_strictly(server: RunningServer, tmp_path: Path
+                                                     ) -> None:
+    saved = tmp_path / "model.safetensors"
+    saved.write_bytes(post(server, "/v1/init", SEQUENTIAL).content)
+    tensors = load_file(saved)
     model = torch_model()
     model.load_state_dict(tensors, strict=True)
     assert torch.equal(model[5].weight, tensors["5.weight"])

@@ -150,3 +150,11 @@ def test_arbitrary_bytes_never_get_a_500(raw: bytes) -> None:
     response = APP.post("/v1/init", content=raw)
     assert response.status_code == 422
     assert error_of(response)["details"]
+
+
+def test_deeply_nested_json_is_a_422_not_a_500() -> None:
+    for raw in (b"[" * 100_000 + b"]" * 100_000,
+                b'{"seed": 1, "layers": ' + b"[" * 5000 + b"]" * 5000 + b"}"):
+        response = APP.post("/v1/plan", content=raw)
+        assert response.status_code == 422
+        assert error_of(response)["code"] == "malformed_json"
