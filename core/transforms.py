@@ -7,7 +7,7 @@ each step round-to-nearest-even). This module is the definition in code: it favo
 readability over speed. ``core.kernels`` fuses the same steps into one numba pass and is
 tested to give the same bytes.
 
-One point the doc leaves implicit is fixed here (and in the kernels):
+One guard the doc's formula needs is added here (and in the kernels):
 ``uo = ((w >> 11) + 0.5) * 2**-53`` rounds to exactly 1.0 for ``w >> 11 == 2**53 - 1``
 (``2**53 - 0.5`` is a tie that rounds to even), so ``uo`` is clamped to ``1 - 2**-53`` to
 keep it in ``(0, 1)`` as the doc intends. Only that one word in 2**53 is affected.
@@ -16,6 +16,7 @@ keep it in ``(0, 1)`` as the doc intends. Only that one word in 2**53 is affecte
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import ml_dtypes
@@ -34,6 +35,7 @@ __all__ = [
     "Transform",
     "fill_reference",
     "numpy_dtype",
+    "open_uniform",
     "round_to_dtype",
     "sample_reference",
 ]
@@ -64,7 +66,7 @@ def numpy_dtype(dtype: str) -> np.dtype:
 
 def _finite(**params: float) -> None:
     for name, value in params.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
+        if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{name} must be a number, got {type(value).__name__}")
         if not math.isfinite(value):
             raise ValueError(f"{name} must be finite, got {value}")
