@@ -143,8 +143,15 @@ def spec_from_module(
     carry their own. ``fallback="tensor"`` turns each tensor of a module with no layer
     type into a ``tensor`` layer initialized with ``fallback_init`` (a dict, or a function
     of the tensor's name and the tensor that returns one)."""
+    from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+
     if fallback not in ("error", "tensor"):
         raise ValueError(f"fallback is 'error' or 'tensor', not {fallback!r}")
+    lazy = [name for name, tensor, _ in _all_tensors(module, "")
+            if isinstance(tensor, UninitializedParameter | UninitializedBuffer)]
+    if lazy:
+        raise ValueError(f"lazy modules have no shapes yet ({', '.join(lazy)}): run one "
+                         "forward pass (or build them) first")
     aliases = tied_names(module)
     floating = [d for _, t, _ in _all_tensors(module, "") if (d := _dtype_name(t))]
     spec_dtype = dtype or (max(set(floating), key=floating.count) if floating else "float32")

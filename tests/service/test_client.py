@@ -1,0 +1,312 @@
+"""The Python client against a real ``weightinit serve`` (and stubs for 503s and broken
+bodies): the bytes it writes, the arrays it returns, reports, parallel fetch, retries and
+errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+from server_process import ServerProcess, StubAnswer, StubServer, free_port, start_weightinit
+
+from service.cli import main as cli_main
+from service.client import ChecksumError, Client, WeightinitError
+
+# Every stored dtype (float64, float32, float16, bfloat16, int64) and enough tensors for
+# groups of different make-up.
+SPEC: dict[str, Any] = {
+    "seed": 42,
+    "convention": "torch",
+    "layers": [
+        {"type": "linear", "name": "fc1", "in_features": 64, "out_features": 128},
+        {"type": "conv2d", "name": "conv", "in_channels": 3, "out_channels": 16,
+         "kernel_size": 3},
+        {"type": "batch_norm", "name": "bn", "num_features": 16},
+        {"type": "embedding", "name": "emb", "num_embeddings": 100, "embedding_dim": 32,
+         "dtype": "bfloat16"},
+        {"type": "layer_norm", "name": "ln", "normalized_shape": 32, "dtype": "float16"},
+        {"type": "lstm", "name": "rnn", "input_size": 32, "hidden_size": 16},
+        {"type": "linear", "name": "head", "in_features": 16, "out_features": 10,
+         "dtype": "float64"},
+        {"type": "tensor", "name": "extra", "shape": [7],
+         "init": {"name": "normal", "mean": 0.0, "std": 0.02}},
+    ],
+}
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    running = start_weightinit()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The spec's file as the command line writes it, without any server."""
+    folder = tmp_path_factory.mktemp("reference")
+    spec_path = folder / "spec.json"
+    spec_path.write_text(json.dumps(SPEC))
+    assert cli_main(["init", str(spec_path), "-o", str(folder / "cli.safetensors"), "-q"]) == 0
+    return folder / "cli.safetensors"
+
+
+def test_init_to_file_equals_cli_bytes(server: ServerProcess, reference: Path,
+                                       tmp_path: Path) -> None:
+    target = tmp_path / "model.safetensors"
+    with Client(server.url) as client:
+        info = client.init(SPEC, target)
+    assert target.read_bytes() == reference.read_bytes()
+    assert info == {"path": str(target), "bytes": reference.stat().st_size,
+                    "file_sha256": sha256_of(reference)}
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temporary left
+
+
+def test_cli_with_server_writes_same_bytes_and_report(server: ServerProcess, reference: Path,
+                                                      tmp_path: Path) -> None:
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(SPEC))
+    out, report = tmp_path / "out.safetensors", tmp_path / "report.json"
+    code = cli_main(["init", str(spec_path), "-o", str(out), "--server", server.url,
+                     "--report", str(report), "-q"])
+    assert code == 0
+    assert out.read_bytes() == reference.read_bytes()
+    assert json.loads(report.read_text())["file_sha256"] == sha256_of(reference)
+
+
+def test_init_to_arrays_equals_file_contents(server: ServerProcess, reference: Path) -> None:
+    with Client(server.url) as client:
+        arrays = client.init(SPEC)
+    expected = load_file(str(reference))
+    assert list(arrays) == sorted(expected, key=list(arrays).index)  # same names
+    assert set(arrays) == set(expected)
+    for name, array in arrays.items():
+        assert array.dtype == expected[name].dtype, name
+        assert array.tobytes() == expected[name].tobytes(), name
+    assert arrays["emb.weight"].dtype.name == "bfloat16"
+    assert arrays["bn.num_batches_tracked"].dtype == np.int64
+
+
+def test_init_with_report_is_one_pass_with_the_servers_report(
+    server: ServerProcess, reference: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "model.safetensors"
+    with Client(server.url) as client:
+        info, report = client.init_with_report(SPEC, target)
+        arrays, report_again = client.init_with_report(SPEC)
+        separate = client.report(SPEC)
+    assert target.read_bytes() == reference.read_bytes()
+    assert report == separate == report_again
+    assert report["file_sha256"] == info["file_sha256"] == sha256_of(reference)
+    assert set(arrays) == {t["name"] for t in report["tensors"]}
+
+
+def test_init_with_report_flag_returns_the_report(server: ServerProcess, tmp_path: Path) -> None:
+    with Client(server.url) as client:
+        report = client.init(SPEC, tmp_path / "m.safetensors", with_report=True)
+    assert report["file_sha256"] == sha256_of(tmp_path / "m.safetensors")
+
+
+def test_verify_sha256_accepts_the_servers_bytes(server: ServerProcess, tmp_path: Path) -> None:
+    with Client(server.url) as client:
+        info = client.init(SPEC, tmp_path / "m.safetensors", verify_sha256=True)
+        arrays = client.init(SPEC, verify_sha256=True)
+    assert info["file_sha256"] == sha256_of(tmp_path / "m.safetensors")
+    assert "fc1.weight" in arrays
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+def test_parallel_fetch_equals_single_fetch(server: ServerProcess, reference: Path,
+                                            tmp_path: Path, groups: int) -> None:
+    target = tmp_path / "parallel.safetensors"
+    with Client(server.url, parallel=groups) as client:
+        info = client.init(SPEC, target, verify_sha256=True)
+        arrays = client.init(SPEC)
+    assert sha256_of(target) == sha256_of(reference) == info["file_sha256"]
+    expected = load_file(str(reference))
+    assert {n: a.tobytes() for n, a in arrays.items()} == {
+        n: a.tobytes() for n, a in expected.items()}
+
+
+def test_parallel_fetch_from_several_base_urls(server: ServerProcess, reference: Path,
+                                               tmp_path: Path) -> None:
+    target = tmp_path / "replicas.safetensors"
+    with Client([server.url, server.url + "/"]) as client:
+        client.init(SPEC, target)
+    assert target.read_bytes() == reference.read_bytes()
+
+
+def test_parallel_report_equals_the_servers_report(server: ServerProcess, tmp_path: Path) -> None:
+    with Client(server.url, parallel=3) as client:
+        info, merged = client.init_with_report(SPEC, tmp_path / "m.safetensors")
+        single = client.report(SPEC)
+    assert merged == single
+    assert info["file_sha256"] == single["file_sha256"]
+
+
+def test_parallel_fetch_keeps_select_and_shard(server: ServerProcess, tmp_path: Path) -> None:
+    sliced = {**SPEC, "select": ["fc1.weight", "fc1.bias", "conv.weight", "rnn.weight_ih_l0"],
+              "shard": {"dim": 0, "rank": 1, "world_size": 2}}
+    with Client(server.url) as single, Client(server.url, parallel=2) as parallel:
+        single.init(sliced, tmp_path / "single.safetensors")
+        parallel.init(sliced, tmp_path / "parallel.safetensors")
+    assert sha256_of(tmp_path / "single.safetensors") == sha256_of(
+        tmp_path / "parallel.safetensors")
+
+
+def test_errors_carry_status_code_and_field(server: ServerProcess) -> None:
+    bad = {"seed": 1, "layers": [{"type": "linear", "name": "fc", "in_features": 0,
+                                  "out_features": 3}]}
+    with Client(server.url) as client, pytest.raises(WeightinitError) as caught:
+        client.plan(bad)
+    error = caught.value
+    assert error.status == 422
+    assert error.code
+    assert error.loc == ["layers", 0, "in_features"]
+    assert "in_features" in str(error)
+
+
+def test_unknown_select_name_is_an_error_with_its_location(server: ServerProcess,
+                                                           tmp_path: Path) -> None:
+    with Client(server.url) as client, pytest.raises(WeightinitError) as caught:
+        client.init({**SPEC, "select": ["nope"]}, tmp_path / "m.safetensors")
+    assert caught.value.status == 422
+    assert caught.value.loc == ["select", 0]
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- stubs: refusals, retries, broken bodies ------------------------------------------------
+
+def _json(status: int, document: Any, headers: dict[str, str] | None = None) -> StubAnswer:
+    return StubAnswer(status, {"content-type": "application/json", **(headers or {})},
+                      [json.dumps(document).encode()])
+
+
+BUSY = {"error": {"code": "at_capacity", "message": "busy", "details": []}}
+
+
+def test_retries_on_503_and_429_honouring_retry_after() -> None:
+    answers = iter([_json(503, BUSY, {"Retry-After": "3"}),
+                    _json(429, BUSY, {"Retry-After": "1"}),
+                    _json(200, {"tensors": []})])
+    waits: list[float] = []
+    with StubServer(lambda scope, body: next(answers)) as stub, Client(stub.url) as client:
+        client._sleep = waits.append
+        assert client.plan({"seed": 0, "layers": []}) == {"tensors": []}
+    assert waits == [3.0, 1.0]
+    assert stub.requests == ["/v1/plan"] * 3
+
+
+def test_gives_up_after_the_retries_with_the_servers_error() -> None:
+    waits: list[float] = []
+    with StubServer(lambda scope, body: _json(503, BUSY)) as stub, Client(
+        stub.url, retries=2
+    ) as client:
+        client._sleep = waits.append
+        with pytest.raises(WeightinitError) as caught:
+            client.plan({"seed": 0, "layers": []})
+    assert (caught.value.status, caught.value.code) == (503, "at_capacity")
+    assert len(waits) == 2  # backoff without Retry-After: 3 tries, 2 waits
+    assert len(stub.requests) == 3
+
+
+def test_client_errors_are_not_retried() -> None:
+    bad = {"error": {"code": "invalid_spec", "message": "seed: wrong",
+                     "details": [{"loc": ["seed"], "msg": "wrong"}]}}
+    with StubServer(lambda scope, body: _json(422, bad)) as stub, Client(stub.url) as client:
+        client._sleep = lambda seconds: None
+        with pytest.raises(WeightinitError) as caught:
+            client.plan({"seed": 0, "layers": []})
+    assert caught.value.loc == ["seed"]
+    assert len(stub.requests) == 1
+
+
+def test_unreachable_server_is_retried_then_named() -> None:
+    waits: list[float] = []
+    with Client(f"http://127.0.0.1:{free_port()}", retries=2) as client:
+        client._sleep = waits.append
+        with pytest.raises(WeightinitError) as caught:
+            client.plan({"seed": 0, "layers": []})
+    assert caught.value.status is None and caught.value.code == "unreachable"
+    assert len(waits) == 2
+
+
+def test_a_retry_goes_to_the_next_replica(server: ServerProcess) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    with Client([dead, server.url]) as client:
+        client._sleep = lambda seconds: None
+        assert client.plan(SPEC)["total_parameters"] > 0
+
+
+def _file_answer(reference: Path, *, cut: bool = False, flip: bool = False) -> StubAnswer:
+    data = bytearray(reference.read_bytes())
+    if flip:
+        data[-1] ^= 0xFF
+    pieces = [bytes(data[: len(data) // 2])] if cut else [bytes(data)]
+    return StubAnswer(200, {"content-type": "application/octet-stream",
+                            "content-length": str(len(data))}, pieces, cut=cut)
+
+
+def test_body_cut_short_raises_and_leaves_no_file(reference: Path, tmp_path: Path) -> None:
+    with StubServer(lambda scope, body: _file_answer(reference, cut=True)) as stub, Client(
+        stub.url
+    ) as client, pytest.raises(WeightinitError) as caught:
+        client.init(SPEC, tmp_path / "m.safetensors")
+    assert caught.value.code in ("interrupted", "bad_response")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wrong_bytes_fail_the_sha256_check_and_leave_no_file(
+    server: ServerProcess, reference: Path, tmp_path: Path
+) -> None:
+    with Client(server.url) as real:
+        report = real.report(SPEC)
+
+    def handler(scope: dict[str, Any], body: bytes) -> StubAnswer:
+        if scope["path"] == "/v1/report":
+            return _json(200, report)
+        return _file_answer(reference, flip=True)
+
+    with StubServer(handler) as stub, Client(stub.url) as client:
+        with pytest.raises(ChecksumError):
+            client.init(SPEC, tmp_path / "m.safetensors", verify_sha256=True)
+        with pytest.raises(ChecksumError):
+            client.init(SPEC, verify_sha256=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_bar_total_is_the_content_length(server: ServerProcess, reference: Path,
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import tqdm
+
+    bars: list[dict[str, Any]] = []
+
+    class Recorder:
+        def __init__(self, total: int | None = None, **kwargs: Any) -> None:
+            self.record = {"total": total, "n": 0}
+            bars.append(self.record)
+
+        def update(self, count: int) -> None:
+            self.record["n"] += count
+
+        def close(self) -> None:
+            self.record["closed"] = True
+
+    monkeypatch.setattr(tqdm, "tqdm", Recorder)
+    with Client(server.url) as client:
+        client.init(SPEC, tmp_path / "m.safetensors", progress=True)
+    size = reference.stat().st_size
+    assert bars == [{"total": size, "n": size, "closed": True}]

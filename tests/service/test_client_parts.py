@@ -1,0 +1,122 @@
+"""The client's building blocks without a server: the multipart reader, the byte-balanced
+groups of a parallel fetch, error decoding and Retry-After."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import pytest
+
+from service._http import error_from_response, retry_after_seconds
+from service._multipart import MultipartReader
+from service._parallel import balance, tensor_bytes
+from service.client import WeightinitError
+
+BOUNDARY = "b0undary-7f3a"
+
+
+class Trickle:
+    """A source that hands out at most ``step`` bytes per read (delimiters straddle)."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data = data
+        self.position = 0
+        self.step = step
+
+    def readinto(self, buffer: memoryview) -> int:
+        count = min(len(buffer), self.step, len(self.data) - self.position)
+        buffer[:count] = self.data[self.position : self.position + count]
+        self.position += count
+        return count
+
+
+def body(parts: list[tuple[dict[str, str], bytes]], preamble: bytes = b"") -> bytes:
+    out = preamble
+    for headers, content in parts:
+        out += f"--{BOUNDARY}\r\n".encode()
+        out += "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode() + b"\r\n"
+        out += content + b"\r\n"
+    return out + f"--{BOUNDARY}--\r\n".encode()
+
+
+# A payload that holds near-misses of the delimiter: "\r\n--" and a boundary prefix.
+PAYLOAD = bytes(range(256)) * 40 + f"\r\n--{BOUNDARY[:-1]}X\r\n--".encode() + b"tail"
+
+
+@pytest.mark.parametrize("step", [1, 7, 4096])
+@pytest.mark.parametrize("with_length", [True, False])
+def test_multipart_parts_come_out_intact_however_the_bytes_arrive(step: int,
+                                                                  with_length: bool) -> None:
+    first = {"Content-Type": "application/octet-stream"}
+    if with_length:
+        first["Content-Length"] = str(len(PAYLOAD))
+    data = body([(first, PAYLOAD), ({"Content-Type": "application/json"}, b'{"a": 1}')],
+                preamble=b"ignored preamble\r\n")
+    reader = MultipartReader(Trickle(data, step), f'multipart/mixed; boundary="{BOUNDARY}"')
+    part = reader.next_part()
+    assert part is not None and part.content_type == "application/octet-stream"
+    assert part.read() == PAYLOAD
+    report = reader.next_part()
+    assert report is not None and report.content_type == "application/json"
+    assert report.read() == b'{"a": 1}'
+    assert reader.next_part() is None
+
+
+def test_multipart_skips_a_part_left_unread() -> None:
+    data = body([({}, b"x" * 1000), ({"Content-Type": "application/json"}, b"{}")])
+    reader = MultipartReader(Trickle(data, 100), f"multipart/mixed; boundary={BOUNDARY}")
+    reader.next_part()
+    second = reader.next_part()
+    assert second is not None and second.read() == b"{}"
+
+
+def test_multipart_cut_short_is_an_error() -> None:
+    data = body([({}, PAYLOAD)])[:-40]
+    reader = MultipartReader(Trickle(data, 4096), f"multipart/mixed; boundary={BOUNDARY}")
+    part = reader.next_part()
+    assert part is not None
+    with pytest.raises(WeightinitError):
+        part.read()
+
+
+def test_groups_are_disjoint_cover_every_tensor_and_balance_bytes() -> None:
+    tensors = [{"name": f"t{i}", "shape": [size], "dtype": "float32"}
+               for i, size in enumerate([1000, 10, 900, 5, 800, 700, 300, 200, 100, 50])]
+    groups = balance(tensors, 3)
+    names = [name for group in groups for name in group]
+    assert sorted(names) == sorted(t["name"] for t in tensors)
+    assert len(names) == len(set(names))
+    order = [t["name"] for t in tensors]
+    assert all(group == sorted(group, key=order.index) for group in groups)  # file order
+    loads = [sum(tensor_bytes(next(t for t in tensors if t["name"] == n)) for n in group)
+             for group in groups]
+    # Largest-first greedy (Graham 1969): the heaviest group is within 4/3 of the best
+    # split, which is at least the mean load and at least the largest tensor.
+    best_possible = max(sum(loads) / 3, 4 * 1000)
+    assert max(loads) <= 4 / 3 * best_possible
+
+
+def test_never_more_groups_than_tensors() -> None:
+    tensors = [{"name": "a", "shape": [4], "dtype": "bfloat16"}]
+    assert balance(tensors, 8) == [["a"]]
+
+
+def test_error_bodies_of_every_shape_are_decoded() -> None:
+    ours = error_from_response(413, "Too Large", b'{"error": {"code": "too_large", '
+                               b'"message": "big", "details": [{"loc": ["layers"], '
+                               b'"msg": "big"}]}}')
+    assert (ours.status, ours.code, ours.loc, ours.message) == (413, "too_large",
+                                                               ["layers"], "big")
+    fastapi = error_from_response(422, "Unprocessable", b'{"detail": [{"loc": ["body", '
+                                  b'"seed"], "msg": "bad"}]}')
+    assert fastapi.loc == ["body", "seed"] and fastapi.message == "bad"
+    plain = error_from_response(502, "Bad Gateway", b"<html>proxy</html>")
+    assert plain.status == 502 and "proxy" in plain.message
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    assert retry_after_seconds("7") == 7.0
+    assert retry_after_seconds(None) is None
+    later = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    assert 3000 < retry_after_seconds(later) <= 3600
