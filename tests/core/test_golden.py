@@ -175,6 +175,14 @@ def test_golden_digests_with_odd_chunks_and_one_thread(key):
     assert got == GOLDEN[key]
 
 
+@pytest.mark.parametrize("key", ["every_initializer_float32", "float16", "float64"])
+def test_golden_digests_on_the_pure_numpy_reference_path(key, monkeypatch):
+    """The goldens are the algorithm's, not the numba kernel's: the reference path
+    (``core.transforms``, whole-array numpy) gives the same bytes."""
+    monkeypatch.setenv("WEIGHTINIT_DISABLE_NUMBA", "1")
+    assert digests(plan_or_skip(key)) == GOLDEN[key]
+
+
 def test_written_file_is_the_golden_file(tmp_path):
     """``write_file`` writes the pinned bytes: the same data, the same header but for the
     package version."""
