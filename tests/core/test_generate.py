@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from engine_helpers import generate, spec_of, tensor_layer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import core.generate
 from core import ChunkStream, build_plan
@@ -205,3 +207,30 @@ def test_close_stops_generation(monkeypatch):
     # chunks plus at most the window that was queued ahead.
     assert stream.closed
     assert calls <= 3 + window < total // 10
+
+
+@st.composite
+def sharded_tensors(draw):
+    """A small tensor shape, a dim, a world size that divides it, and a chunk size."""
+    shape = draw(st.lists(st.integers(1, 6), min_size=1, max_size=4))
+    dim = draw(st.integers(0, len(shape) - 1))
+    factor = draw(st.integers(1, 3))
+    shape[dim] *= factor
+    chunk_bytes = draw(st.sampled_from([1, 5, 24, 4096]))
+    return shape, dim, factor, chunk_bytes
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=sharded_tensors(), kind=st.sampled_from(["uniform", "orthogonal"]))
+def test_any_shard_of_any_shape_is_the_slice(case, kind):
+    shape, dim, world_size, chunk_bytes = case
+    if kind == "orthogonal" and len(shape) < 2:
+        shape = [*shape, 2]
+    init = {"name": "uniform", "low": -1, "high": 1} if kind == "uniform" else "orthogonal"
+    layers = [tensor_layer("t", shape, init)]
+    full = generate(build_plan(spec_of(layers)))["t"]
+    for rank in range(world_size):
+        shard = {"dim": dim, "rank": rank, "world_size": world_size}
+        part = generate(build_plan(spec_of(layers, shard=shard)), chunk_bytes=chunk_bytes)["t"]
+        expected = np.split(full, world_size, axis=dim)[rank]
+        assert part.tobytes() == np.ascontiguousarray(expected).tobytes()
