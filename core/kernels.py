@@ -258,28 +258,26 @@ def _emit(x: Array, dcode: int, o64: Array, o32: Array, o16: Array, sv: Array) -
 def _block_moments(sv: Array, n: int, ms: Array) -> tuple[float, float, float, float]:
     """Mean, sum of squared deviations, min and max of ``sv[:n]``.
 
-    Shifted data (``e = v - sv[0]``, so no cancellation: ``sv[0]`` is within a few
-    standard deviations of the mean) summed pairwise by halving a zero-padded
-    power-of-two buffer: every level is a plain elementwise loop, so it vectorises
-    without reassociating anything.
+    Shifted data (``e = v - sv[0]``, no cancellation: ``sv[0]`` is within a few standard
+    deviations of the mean), summed pairwise by halving a power-of-two buffer padded with
+    ``sv[0]``: every level is a plain elementwise loop, so it vectorises without any
+    reassociation. ``sv`` must have room for the padding (``_BLOCK`` elements).
     """
     c = sv[0]
-    size = 8
+    size = 16
     while size < n:
         size *= 2
-    d, d2, lo, hi = ms[0, :size], ms[1, :size], ms[2, :size], ms[3, :size]
-    for j in range(n):
-        e = sv[j] - c
-        d[j] = e
-        d2[j] = e * e
-        lo[j] = sv[j]
-        hi[j] = sv[j]
-    for j in range(n, size):
-        d[j] = 0.0
-        d2[j] = 0.0
-        lo[j] = c
-        hi[j] = c
+    sv[n:size] = c  # padding: zero deviation, neutral for min and max
     h = size // 2
+    d, d2, lo, hi = ms[0, :h], ms[1, :h], ms[2, :h], ms[3, :h]
+    for j in range(h):  # the first halving level, straight from the values
+        a, b = sv[j], sv[j + h]
+        ea, eb = a - c, b - c
+        d[j] = ea + eb
+        d2[j] = ea * ea + eb * eb
+        lo[j] = min(a, b)
+        hi[j] = max(a, b)
+    h //= 2
     while h >= 1:
         for j in range(h):
             d[j] += d[j + h]
@@ -355,7 +353,7 @@ def _fill_kernel(
     tr = np.empty(_BLOCK)
     tv = np.empty(_BLOCK)
     sv = np.empty(_BLOCK)
-    ms = np.empty((4, _BLOCK))
+    ms = np.empty((4, _BLOCK // 2))
     n_all, mean, m2, lo_all, hi_all = 0, 0.0, 0.0, np.inf, -np.inf
     pos = 0
     while pos < count:
