@@ -4,13 +4,15 @@ For a sequential stack of linear/conv layers (``core.propagation``) with an acti
 after each layer, two series, each analytic and measured:
 
 * forward, ``q_l``: the mean square of layer ``l``'s pre-activations for unit-variance
-  Gaussian inputs. Analytic (He et al., 2015): ``q_l = connections_in * E[W^2] *
-  gain(f_{l-1}) * q_{l-1} + E[b^2]`` with ``q_0 = 1`` and ``gain = E[f(z)^2] / E[z^2]``
-  (relu 1/2, leaky_relu (1 + slope^2)/2, linear 1, tanh 1 in its linear regime).
+  Gaussian inputs. Analytic (He et al., 2015; in general the mean-field recursion of
+  Poole et al., 2016): ``q_l = connections_in * E[W^2] * E[f_{l-1}(z)^2] + E[b^2]`` with
+  ``z ~ N(0, q_{l-1})`` and ``q_0 = 1`` (no activation before the first layer); for relu
+  ``E[f(z)^2] = q/2``, for tanh about ``q`` while small, less once it saturates
+  (``core.activations``).
 * backward, ``r_l``: the mean square of the gradient with respect to layer ``l``'s input,
   for a unit-variance gradient at the last layer's pre-activations. Analytic:
-  ``r_l = connections_out * E[W^2] * gain'(f_l) * r_{l+1}`` with ``gain' = E[f'(z)^2]``
-  (the same numbers) and ``r_{L+1} = 1``.
+  ``r_l = connections_out * E[W^2] * E[f_l'(z)^2] * r_{l+1}`` with ``z ~ N(0, q_l)``
+  (relu 1/2) and ``r_{L+1} = 1``.
 
 Measured: ``batch`` Gaussian inputs are pushed through the generated weights and a
 Gaussian gradient is pulled back. A convolution is applied as a dense map on patches
@@ -19,15 +21,16 @@ permutations: positions of an image are taken as independent samples, which is w
 analytic formula assumes too. The probe's randomness is a numpy ``Generator`` with a fixed
 seed: diagnostics are not part of the byte contract.
 
-Flags: a layer whose forward ratio ``q_l / q_{l-1}`` is outside ``LAYER_BAND``, or whose
-cumulative ``q_l`` or ``r_l`` is outside ``CUMULATIVE_BAND``. The per-layer band is
-(0.4, 2.5), a little wider than a factor of 2 each way, because the textbook inits sit
-exactly on a factor of 2: He's first layer doubles the unit input (no relu before it)
-and Glorot halves the signal through each relu; one such layer is harmless, their
-compounding over depth is what the cumulative band catches. The per-layer backward
-ratio is shown but not flagged: it is the forward factor times ``fan_out / fan_in``, a
+Flags: a layer whose gain ``E[x_l^2] / E[x_{l-1}^2]`` (what the layer and its activation
+do to the mean square of the signal, ``x_0`` the unit input; the quantity He and Glorot
+choose the weight variance for) is outside ``LAYER_BAND``, or whose cumulative ``q_l`` or
+``r_l`` is outside ``CUMULATIVE_BAND``. The per-layer band (0.4, 2.5) is a little wider
+than a factor of 2 each way because textbook inits sit exactly on it: Glorot halves the
+signal through each relu, He's last layer (no relu after it) doubles it. One such layer
+is harmless; their compounding over depth is what the cumulative band catches. Backward
+ratios per layer are shown but not flagged: they also contain ``fan_out / fan_in``, a
 width change no initializer can avoid (Glorot's compromise), and over depth those width
-factors telescope, so again the cumulative band judges it.
+factors telescope, so again the cumulative band judges them.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from core.activations import HIDDEN, NAMES, OUTPUT_ONLY, backward_gain, forward_second_moment
 from core.errors import SpecError
 from core.generate import ChunkStream
 from core.histograms import histogram
@@ -46,18 +51,7 @@ from core.plan import Plan
 from core.propagation import Link, NotSequential, links_from_document, links_from_plan
 from core.stats import moments_of
 
-LEAKY_SLOPE = 0.01  # torch's and Keras' default negative slope
-# (forward gain E[f(z)^2]/E[z^2], backward gain E[f'(z)^2]) for z ~ N(0, q), small q for tanh.
-HIDDEN_ACTIVATIONS: dict[str, tuple[float, float]] = {
-    "linear": (1.0, 1.0),
-    "relu": (0.5, 0.5),
-    "leaky_relu": ((1.0 + LEAKY_SLOPE**2) / 2.0, (1.0 + LEAKY_SLOPE**2) / 2.0),
-    "tanh": (1.0, 1.0),
-}
-# Output activations end the network: nothing propagates through them, so they may only
-# follow the last layer (the backward pass starts at the last pre-activations).
-OUTPUT_ACTIVATIONS = ("softmax", "sigmoid")
-ACTIVATIONS = (*HIDDEN_ACTIVATIONS, *OUTPUT_ACTIVATIONS)
+ACTIVATIONS = NAMES
 LAYER_BAND = (0.4, 2.5)
 CUMULATIVE_BAND = (1e-2, 1e2)
 DEFAULT_BATCH = 256
@@ -84,49 +78,52 @@ def layer_activations(
         if name not in ACTIVATIONS:
             raise SpecError(where[link.layer], f"unknown activation {name!r}; known: "
                             f"{', '.join(ACTIVATIONS)}")
-        if name in OUTPUT_ACTIVATIONS and position < len(links) - 1:
+        if name in OUTPUT_ONLY and position < len(links) - 1:
             raise SpecError(where[link.layer], f"{name} is an output activation: only the last "
                             f"layer may use it, not {link.layer}")
         result.append(name)
     return result
 
 
-def analytic_series(
-    links: Sequence[Link], activations: Sequence[str]
-) -> tuple[list[float], list[float]]:
-    """(forward ``q_l``, backward ``r_l``) from fans and expected weight moments alone."""
-    forward, q = [], 1.0
+@dataclass(frozen=True)
+class Series:
+    """Per layer: ``forward`` (pre-activation mean square ``q_l``), ``output`` (after the
+    layer's activation, ``E[x_l^2]``; an output-only activation counts as linear) and
+    ``backward`` (gradient mean square at the layer's input, ``r_l``)."""
+
+    forward: list[float]
+    output: list[float]
+    backward: list[float]
+
+    def layer_gains(self) -> list[float]:
+        """``E[x_l^2] / E[x_{l-1}^2]`` (``E[x_0^2] = 1``): what one layer and its activation
+        do to the signal, the quantity He and Glorot choose the weight variance for."""
+        received = [1.0, *self.output[:-1]]
+        return [out / before if before else math.inf
+                for out, before in zip(self.output, received, strict=True)]
+
+
+def _hidden(name: str) -> str:
+    """The activation as the propagation sees it: an output-only one ends the network."""
+    return "linear" if name in OUTPUT_ONLY else name
+
+
+def analytic_series(links: Sequence[Link], activations: Sequence[str]) -> Series:
+    """The mean-field series from fans and expected weight moments alone."""
+    forward, output, received = [], [], 1.0  # E[x^2] entering the layer: the unit input
     for index, link in enumerate(links):
-        gain = 1.0 if index == 0 else HIDDEN_ACTIVATIONS[activations[index - 1]][0]
-        q = link.connections_in * link.weight_second_moment * gain * q + link.bias_second_moment
+        q = link.connections_in * link.weight_second_moment * received + link.bias_second_moment
         forward.append(q)
+        received = forward_second_moment(_hidden(activations[index]), q)
+        output.append(received)
     backward, r = [0.0] * len(links), 1.0
     for index in reversed(range(len(links))):
         link = links[index]
-        gain = 1.0 if index == len(links) - 1 else HIDDEN_ACTIVATIONS[activations[index]][1]
+        gain = 1.0 if index == len(links) - 1 else backward_gain(activations[index],
+                                                                  forward[index])
         r = link.connections_out * link.weight_second_moment * gain * r
         backward[index] = r
-    return forward, backward
-
-
-def _activate(name: str, z: np.ndarray) -> np.ndarray:
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "leaky_relu":
-        return np.where(z > 0.0, z, LEAKY_SLOPE * z)
-    if name == "tanh":
-        return np.tanh(z)
-    return z
-
-
-def _derivative(name: str, z: np.ndarray) -> np.ndarray:
-    if name == "relu":
-        return (z > 0.0).astype(np.float64)
-    if name == "leaky_relu":
-        return np.where(z > 0.0, 1.0, LEAKY_SLOPE)
-    if name == "tanh":
-        return 1.0 - np.tanh(z) ** 2
-    return np.ones_like(z)
+    return Series(forward, output, backward)
 
 
 def _mean_square(values: np.ndarray) -> float:
@@ -140,16 +137,17 @@ def measured_series(
     *,
     batch: int = DEFAULT_BATCH,
     probe_seed: int = 0,
-) -> tuple[list[float], list[float]]:
-    """(forward, backward) mean squares of Gaussian probes through the generated weights."""
+) -> Series:
+    """The series measured with Gaussian probes through the generated weights."""
     rng = np.random.default_rng(probe_seed)
     x = rng.standard_normal((batch, links[0].in_channels))
     identity = np.arange(batch)
-    matrices, perms, pre_activations, forward = [], [], [], []
+    matrices, perms, pre_activations, forward, output = [], [], [], [], []
     with np.errstate(all="ignore"):  # an exploding init overflows to inf: that is the finding
         for index, link in enumerate(links):
             if index:
-                x = _activate(activations[index - 1], pre_activations[-1])
+                x = HIDDEN[activations[index - 1]].function(pre_activations[-1])
+                output.append(_mean_square(x))
             matrix = link.matrix(tensors[link.weight])
             groups, out_g, in_g, receptive = matrix.shape
             matrix = matrix.reshape(groups, out_g, in_g * receptive)
@@ -164,12 +162,14 @@ def measured_series(
             perms.append(perm)
             pre_activations.append(y)
             forward.append(_mean_square(y))
+        output.append(_mean_square(HIDDEN[_hidden(activations[-1])].function(
+            pre_activations[-1])))
         backward = [0.0] * len(links)
         grad = rng.standard_normal((batch, links[-1].out_channels))
         for index in reversed(range(len(links))):
             link, matrix = links[index], matrices[index]
             if index < len(links) - 1:
-                grad = grad * _derivative(activations[index], pre_activations[index])
+                grad = grad * HIDDEN[activations[index]].derivative(pre_activations[index])
             groups, out_g, _ = matrix.shape
             grouped = grad.reshape(batch, groups, out_g).transpose(1, 0, 2)
             patch_grad = np.matmul(grouped, matrix).transpose(1, 0, 2)
@@ -182,7 +182,7 @@ def measured_series(
             else:  # flatten: each position is its own unit; carry position 0 (identity)
                 backward[index] = _mean_square(patch_grad)
                 grad = patch_grad[:, :, 0]
-    return forward, backward
+    return Series(forward, output, backward)
 
 
 def _outside(value: float, band: tuple[float, float]) -> str | None:
@@ -193,19 +193,16 @@ def _outside(value: float, band: tuple[float, float]) -> str | None:
     return None
 
 
-def find_flags(
-    links: Sequence[Link], series: Mapping[str, tuple[list[float], list[float]]]
-) -> list[dict[str, Any]]:
+def find_flags(links: Sequence[Link], series: Mapping[str, Series]) -> list[dict[str, Any]]:
     """Layers where the signal vanishes or explodes, per source (analytic, measured)."""
     flags = []
-    for source, (forward, backward) in series.items():
+    for source, values in series.items():
+        gains = values.layer_gains()
         for index, link in enumerate(links):
-            previous = forward[index - 1] if index else 1.0
             checks = [
-                ("forward", "layer", forward[index] / previous if previous else math.inf,
-                 LAYER_BAND),
-                ("forward", "cumulative", forward[index], CUMULATIVE_BAND),
-                ("backward", "cumulative", backward[index], CUMULATIVE_BAND),
+                ("forward", "layer", gains[index], LAYER_BAND),
+                ("forward", "cumulative", values.forward[index], CUMULATIVE_BAND),
+                ("backward", "cumulative", values.backward[index], CUMULATIVE_BAND),
             ]
             for direction, scope, value, band in checks:
                 kind = _outside(value, band)
@@ -244,21 +241,25 @@ def _fill(
     document: dict[str, Any],
     links: Sequence[Link],
     activations: Sequence[str],
-    series: Mapping[str, tuple[list[float], list[float]]],
+    series: Mapping[str, Series],
 ) -> dict[str, Any]:
-    """Per layer: the link, its activation, both series by source and ratios; flags."""
+    """Per layer: the link, its activation, each series by source with ratios; flags."""
     flags = find_flags(links, series)
     layers = [{**link.describe(), "activation": activations[i], "flagged": False}
               for i, link in enumerate(links)]
     for flag in flags:
         layers[flag["index"]]["flagged"] = True
-    for source, (forward, backward) in series.items():
-        for direction, values in (("forward", forward), ("backward", backward)):
-            ratios = _ratios(values, 1.0, backward=direction == "backward")
-            for layer, value, ratio in zip(layers, values, ratios, strict=True):
+    for source, values in series.items():
+        for direction in ("forward", "backward"):
+            column = getattr(values, direction)
+            ratios = _ratios(column, 1.0, backward=direction == "backward")
+            for layer, value, ratio in zip(layers, column, ratios, strict=True):
                 entry = layer.setdefault(direction, {})
                 entry[source] = _json_number(value)
                 entry[f"{source}_ratio"] = ratio
+        for layer, output, gain in zip(layers, values.output, values.layer_gains(), strict=True):
+            layer.setdefault("output", {})[source] = _json_number(output)
+            layer.setdefault("layer_gain", {})[source] = _json_number(gain)
     document.update(sequential=True, layers=layers, flags=flags)
     return document
 

@@ -55,8 +55,8 @@ class DiagnoseRequest(BaseModel):
     activations: str | dict[str, str] = Field(
         "relu",
         description=f"one of {', '.join(ACTIVATIONS)} for every layer, or a map from layer "
-        "path to activation (layers not in the map: relu); softmax and sigmoid only after "
-        "the last layer",
+        "path to activation (layers not in the map: relu); softmax only after the last "
+        "layer",
     )
     tensor: str | None = Field(None, description="histogram only this tensor")
     bins: Annotated[int, Field(ge=5, le=200)] = 50

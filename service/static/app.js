@@ -7,7 +7,7 @@ import { sha256Hex } from "./sha256.js";
 
 const $ = (id) => document.getElementById(id);
 const DENSE_TYPES = new Set(["linear", "conv1d", "conv2d", "conv3d"]);
-const ACTIVATIONS = ["relu", "leaky_relu", "tanh", "linear", "softmax", "sigmoid"];
+const ACTIVATIONS = ["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "linear", "softmax"];
 const MAX_BARS = 64;
 
 const state = {
@@ -241,7 +241,7 @@ function flagLines(flags) {
       continue;  // the measured twin of an analytic flag adds nothing to the line
     }
     const value = flag.value === null ? "overflow" : formatNumber(flag.value);
-    const what = flag.scope === "layer" ? `×${value} per layer` : `${value} overall`;
+    const what = flag.scope === "layer" ? `×${value} in this layer` : `${value} overall`;
     const parts = byLayer.get(flag.layer) || new Map();
     const key = `${flag.direction} ${flag.kind}`;
     parts.set(key, [...(parts.get(key) || []), `${what}${flag.source === "measured" ? ", measured" : ""}`]);
@@ -299,7 +299,7 @@ function renderPropagation() {
     flags.appendChild(item);
   }
   const head = document.createElement("tr");
-  for (const title of ["layer", "activation", "fwd analytic", "fwd measured", "fwd ratio",
+  for (const title of ["layer", "activation", "fwd analytic", "fwd measured", "layer gain",
                        "bwd analytic", "bwd measured"]) {
     const th = document.createElement("th");
     th.textContent = title;
@@ -313,7 +313,8 @@ function renderPropagation() {
     cell(row, l.activation);
     cell(row, formatNumber(l.forward.analytic), "num");
     cell(row, formatNumber(l.forward.measured), "num");
-    cell(row, formatNumber(l.forward.analytic_ratio), "num");
+    cell(row, formatNumber(l.layer_gain.analytic), "num", "E[x_l²] / E[x_(l-1)²]: what the "
+         + `layer and its activation do to the signal (measured ${formatNumber(l.layer_gain.measured)})`);
     cell(row, formatNumber(l.backward.analytic), "num");
     cell(row, formatNumber(l.backward.measured), "num");
     table.appendChild(row);

@@ -71,6 +71,31 @@ def test_glorot_and_lecun_halve_the_relu_forward_variance_per_layer(init: object
     assert forward == pytest.approx([0.5**layer for layer in range(DEPTH)], rel=1e-9)
 
 
+@pytest.mark.parametrize("init, gain", [("he_normal", 1.0), ("glorot_uniform", 0.5)])
+def test_layer_gain_is_what_he_and_glorot_choose_the_variance_for(init, gain) -> None:
+    layers = analytic(mlp(init))["layers"]  # relu after every layer
+    assert [layer["layer_gain"]["analytic"] for layer in layers] == pytest.approx(
+        [gain] * DEPTH)
+    # Without an activation after the last layer, He's last layer doubles the signal.
+    layers = analytic(mlp(init), {"blocks.7.fc": "linear"})["layers"]
+    assert layers[-1]["layer_gain"]["analytic"] == pytest.approx(2 * gain)
+
+
+def test_tanh_with_torchs_gain_is_stable_and_mean_field_matches_measured() -> None:
+    """xavier gain 5/3 overshoots in the linear regime and tanh's saturation brings it
+    back: the mean-field recursion (not a constant gain) predicts the measured values."""
+    spec = mlp({"name": "xavier_normal", "gain": 5 / 3}, depth=6, width=256)
+    document = measured(spec, "tanh")
+    assert document["flags"] == []
+    forward = series(document, "forward", "analytic")
+    assert forward[0] == pytest.approx(25 / 9) and forward[-1] < 1.25
+    # Spread of log(measured / analytic) over 12 model seeds: forward std <= 0.0123,
+    # backward <= 0.028 (max |mean| 0.016); the bounds are 5 of those.
+    assert series(document, "forward", "measured") == pytest.approx(forward, rel=0.06)
+    backward = series(document, "backward", "analytic")
+    assert series(document, "backward", "measured") == pytest.approx(backward, rel=0.14)
+
+
 def test_backward_variance_follows_fan_out_and_the_relu_derivative() -> None:
     backward = series(analytic(mlp("lecun_uniform")), "backward", "analytic")
     # r_L = fan_out * 1/fan_in (equal widths) = 1, then * 1/2 per relu going back.
