@@ -27,7 +27,7 @@ from service.metrics import PROMETHEUS_CONTENT_TYPE, Metrics
 from service.middleware import ServiceMiddleware
 from service.models import ErrorResponse, InitializerEntry, PlanDocument, ReportDocument, Status
 from service.openapi import install_openapi
-from service.planning import Planner, add_plan_json
+from service.planning import Planner
 from service.settings import Settings
 from service.streaming import (
     SafetensorsResponse,
@@ -90,9 +90,9 @@ v1 = APIRouter(prefix="/v1", tags=["weights"])
 @v1.post("/plan", summary="The plan: every tensor, resolved, nothing generated",
          responses={200: {"model": PlanDocument}, **_ERRORS})
 async def post_plan(request: Request, principal: Principal) -> Response:
-    prepared = await services(request).planner.prepare(await request.body(),
-                                                       with_plan_json=True)
-    return Response(add_plan_json(prepared), media_type=JSON)
+    prepared = await services(request).planner.prepare(await request.body(), file=False,
+                                                       plan_json=True)
+    return Response(prepared.plan_json, media_type=JSON)
 
 
 @v1.post(

@@ -32,42 +32,61 @@ MAX_CACHED_TENSORS = CACHE_TENSOR_BUDGET // 4
 
 @dataclass
 class Prepared:
-    """A validated request: the spec, its plan, the file header and the ETag."""
+    """A validated request: the spec and its plan; the file header, ETag and plan JSON
+    are made on first use (``/v1/plan`` needs no header, ``/v1/init`` no plan JSON)."""
 
     spec: Spec
     plan: Plan
-    header: bytes
-    etag: str
-    plan_json: bytes | None = None
+    _header: bytes | None = None
+    _etag: str | None = None
+    _plan_json: bytes | None = None
+
+    @property
+    def header(self) -> bytes:
+        if self._header is None:
+            try:
+                self._header = header_bytes(self.plan)
+            except ValueError as error:  # over the safetensors loaders' 100 MB limit
+                raise LimitError(("layers",), str(error)) from None
+        return self._header
+
+    @property
+    def etag(self) -> str:
+        if self._etag is None:
+            self._etag = request_etag(self.spec)
+        return self._etag
+
+    @property
+    def plan_json(self) -> bytes:
+        if self._plan_json is None:
+            document = plan_document(self.plan)
+            self._plan_json = json.dumps(document, ensure_ascii=False).encode()
+        return self._plan_json
 
     @property
     def file_size(self) -> int:
         return len(self.header) + self.plan.total_bytes
 
+    def missing(self, file: bool, plan_json: bool) -> bool:
+        return (file and self._header is None) or (plan_json and self._plan_json is None)
 
-def prepare(raw: bytes, limits: Limits, with_plan_json: bool = False) -> Prepared:
+    def complete(self, file: bool, plan_json: bool) -> Prepared:
+        """Make what the route will need now (on the calling, worker, thread)."""
+        if file:
+            _ = self.header, self.etag
+        if plan_json:
+            _ = self.plan_json
+        return self
+
+
+def prepare(raw: bytes, limits: Limits, file: bool = True, plan_json: bool = False
+            ) -> Prepared:
     """Validate and plan a request body (raises the 422/413 errors it deserves)."""
     try:
         spec = Spec.model_validate_json(raw)
     except ValidationError as error:
         raise invalid_request(error.errors(include_input=False, include_url=False), raw) from None
-    plan = build_plan(spec, limits)
-    try:
-        header = header_bytes(plan)
-    except ValueError as error:  # over the safetensors loaders' 100 MB header limit
-        raise LimitError(("layers",), str(error)) from None
-    prepared = Prepared(spec, plan, header, request_etag(spec))
-    if with_plan_json:
-        add_plan_json(prepared)
-    return prepared
-
-
-def add_plan_json(prepared: Prepared) -> bytes:
-    """The ``/v1/plan`` body, computed once per prepared request."""
-    if prepared.plan_json is None:
-        document = plan_document(prepared.plan)
-        prepared.plan_json = json.dumps(document, ensure_ascii=False).encode()
-    return prepared.plan_json
+    return Prepared(spec, build_plan(spec, limits)).complete(file, plan_json)
 
 
 class Planner:
@@ -79,16 +98,18 @@ class Planner:
         self._cache: OrderedDict[bytes, Prepared] = OrderedDict()
         self._cached_tensors = 0
 
-    async def prepare(self, raw: bytes, with_plan_json: bool = False) -> Prepared:
+    async def prepare(self, raw: bytes, file: bool = True, plan_json: bool = False
+                      ) -> Prepared:
+        """The prepared request, with the header and ETag (``file``) or the plan JSON."""
         key = hashlib.sha256(raw).digest()
         cached = self._cache.get(key)
         loop = asyncio.get_running_loop()
         if cached is not None:
             self._cache.move_to_end(key)
-            if with_plan_json and cached.plan_json is None:
-                await loop.run_in_executor(None, add_plan_json, cached)
+            if cached.missing(file, plan_json):
+                await loop.run_in_executor(None, cached.complete, file, plan_json)
             return cached
-        prepared = await loop.run_in_executor(None, prepare, raw, self.limits, with_plan_json)
+        prepared = await loop.run_in_executor(None, prepare, raw, self.limits, file, plan_json)
         tensors = len(prepared.plan.outputs)
         if self.cache_entries and tensors <= MAX_CACHED_TENSORS and key not in self._cache:
             self._cache[key] = prepared
