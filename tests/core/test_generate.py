@@ -234,3 +234,23 @@ def test_any_shard_of_any_shape_is_the_slice(case, kind):
         part = generate(build_plan(spec_of(layers, shard=shard)), chunk_bytes=chunk_bytes)["t"]
         expected = np.split(full, world_size, axis=dim)[rank]
         assert part.tobytes() == np.ascontiguousarray(expected).tobytes()
+
+
+@pytest.mark.parametrize("init", [{"name": "normal", "std": 3.0}, "he_uniform",
+                                  {"name": "truncated_normal", "std": 1e-3, "a": -1e-3,
+                                   "b": 2e-3}])
+def test_narrow_dtypes_are_the_float32_values_rounded_as_torch_rounds(init):
+    """docs/determinism.md section 3: float64 -> float32 (RNE) -> bfloat16/float16 (RNE),
+    as ``torch.tensor(x, dtype=float32).to(bfloat16)`` does."""
+    import torch
+
+    def values(dtype: str) -> np.ndarray:
+        return generate(build_plan(spec_of([tensor_layer("w", [64, 48], init)],
+                                           dtype=dtype)))["w"]
+
+    as64, as32 = values("float64"), values("float32")
+    assert as32.tobytes() == as64.astype(np.float32).tobytes()
+    reference = torch.from_numpy(as32)
+    for dtype, torch_dtype in (("bfloat16", torch.bfloat16), ("float16", torch.float16)):
+        expected = reference.to(torch_dtype).view(torch.int16).numpy()
+        assert values(dtype).view(np.int16).tobytes() == expected.tobytes(), dtype
