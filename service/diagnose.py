@@ -35,6 +35,7 @@ STATIC = Path(__file__).parent / "static"
 ASSETS = {
     "app.js": "text/javascript",
     "charts.js": "text/javascript",
+    "results.js": "text/javascript",
     "sha256.js": "text/javascript",
     "style.css": "text/css",
     "examples.json": "application/json",
