@@ -39,10 +39,11 @@ import torch
 
 os.environ["KERAS_BACKEND"] = "torch"  # chosen before keras is imported
 import keras
-from engine_helpers import one_tensor
+from engine_helpers import one_tensor, spec_of, tensor_layer
 
-from core import REGISTRY, Spec
+from core import REGISTRY, Spec, build_plan
 from core.initializer_params import INITIALIZER_NAMES
+from core.initializers import ResolvedInit
 
 SEED = 20240611
 ALPHA = 1e-6  # per KS comparison; see the module docstring for the family-wise bound
@@ -308,9 +309,10 @@ def sample(case: Case) -> np.ndarray:
     return _SAMPLES[case.id]
 
 
-def resolved(case: Case):
-    _, init = one_tensor(case.init, list(case.shape), convention=case.convention)
-    return init
+def resolved(case: Case) -> ResolvedInit:
+    """The case's initializer as the plan resolves it (nothing generated)."""
+    spec = spec_of([tensor_layer("t", list(case.shape), case.init)], convention=case.convention)
+    return build_plan(spec).outputs[0].plan.init
 
 
 # -------------------------------------------------------------------- coverage ----
