@@ -15,10 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-try:  # TEMP until kernels land
-    from core.kernels import fill as fill_random
-except ImportError:
-    from core.transforms import fill_reference as fill_random
+from core.kernels import fill as fill_random
 from core.stats import Moments, constant_moments, moments_of
 from core.streams import StreamKey, element_words, stream_key
 from core.transforms import Transform, round_to_dtype, sample_reference
