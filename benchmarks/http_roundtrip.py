@@ -142,6 +142,18 @@ def stream_throughput(port: int, gib: float) -> tuple[int, float]:
     return received, elapsed
 
 
+def generation_only_gb_s(gib: float) -> float:
+    """The same spec generated in this process without HTTP: the server's ceiling."""
+    from core import ChunkStream, Spec, build_plan
+
+    plan = build_plan(Spec.model_validate(big_spec(gib)))
+    for _ in ChunkStream(plan):  # warm-up
+        break
+    start = time.perf_counter()
+    generated = sum(chunk.data.nbytes for chunk in ChunkStream(plan, window=4))
+    return generated / (time.perf_counter() - start) / 1e9
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200)
@@ -171,6 +183,9 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=60)
+    ceiling = generation_only_gb_s(args.stream_gib)
+    print(f"same spec generated in-process without HTTP: {ceiling:.2f} GB/s "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return 0
 
 

@@ -19,10 +19,12 @@ import logging
 import os
 import signal
 import socket
+import sys
 from types import FrameType
 from unittest import mock
 
 import uvicorn
+from pydantic import ValidationError
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import multiprocess
 
@@ -133,11 +135,24 @@ class _WorkerProcess(multiprocess.Process):
         return self._server
 
 
+def _setting_errors(error: Exception) -> list[str]:
+    if isinstance(error, ValidationError):
+        return [f"invalid setting WEIGHTINIT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                for e in error.errors()]
+    return [f"cannot read the token file: {error}"]
+
+
 def serve(host: str | None = None, port: int | None = None, workers: int | None = None) -> int:
     """Run the service until stopped; arguments left ``None`` come from the settings."""
     overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers))
                  if v is not None}
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+        settings.tokens()  # a missing token file is a startup error, not a 500 later
+    except (ValidationError, OSError) as error:
+        for line in _setting_errors(error):
+            print(f"weightinit serve: {line}", file=sys.stderr)
+        return 2
     if settings.workers == 1:
         app = create_app(settings)
         warm_up()
