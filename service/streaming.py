@@ -182,7 +182,7 @@ class SafetensorsResponse(Response):
 
     def _report_part(self) -> bytes:
         assert self.run.observer is not None  # multipart streams are always observed
-        report = json.dumps(report_document(self.plan, self.run.observer), allow_nan=False)
+        report = json.dumps(report_document(self.plan, self.run.observer))
         return (
             f"\r\n--{self.boundary}\r\nContent-Type: application/json\r\n\r\n{report}"
             f"\r\n--{self.boundary}--\r\n"
