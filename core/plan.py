@@ -158,9 +158,9 @@ def _shard_runs(plan: TensorPlan, shard: Shard | None) -> tuple[tuple[int, ...],
     if shard is None:
         return shape, Runs(0, numel, numel, 1)
     if shard.dim >= len(shape):
-        raise SpecError(
-            ("shard", "dim"), f"{plan.name} has {len(shape)} dimensions, no dim {shard.dim}"
-        )
+        # No such axis (a bias under dim=1, a scalar counter): every rank gets it whole,
+        # as tensor-parallel frameworks replicate row-parallel biases.
+        return shape, Runs(0, numel, numel, 1)
     if shape[shard.dim] % shard.world_size:
         raise SpecError(
             ("shard", "world_size"),

@@ -42,9 +42,20 @@ def layer_groups(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for entry in entries:
         group = groups.setdefault(
             entry["layer"],
-            {"layer": entry["layer"], "type": entry["layer_type"], "tensors": [], "parameters": 0},
+            {
+                "layer": entry["layer"],
+                "type": entry["layer_type"],
+                "tensor_count": 0,
+                "tensors": [],
+                "parameters": 0,
+                "expected_variance": {},
+            },
         )
+        group["tensor_count"] += 1
         group["tensors"].append(entry["name"])
+        group["expected_variance"][entry["name"]] = entry["expected_variance"]
+        if "variance" in entry:
+            group.setdefault("observed_variance", {})[entry["name"]] = entry["variance"]
         numel = 1
         for size in entry["shape"]:
             numel *= size
@@ -56,6 +67,9 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     """The plan: every tensor and the totals, nothing generated."""
     tensors = [tensor_entry(output) for output in plan.outputs]
     spec = plan.spec
+    if spec.shard is not None:
+        for entry in tensors:  # tensors without the shard's dim go to every rank whole
+            entry["replicated"] = "full_shape" not in entry
     return {
         "algorithm": spec.algorithm,
         "weightinit_version": package_version(),
@@ -80,5 +94,6 @@ def report_document(plan: Plan, observer: Observer) -> dict[str, Any]:
         observed = observer.tensors[entry["name"]]
         entry.update(observed.moments.as_report())
         entry["sha256"] = observed.sha256.hexdigest()
+    document["layers"] = layer_groups(document["tensors"])
     document["file_sha256"] = observer.file_sha256.hexdigest()
     return document

@@ -227,9 +227,13 @@ def test_shard_that_does_not_divide_is_rejected():
                        "shard", "world_size")
 
 
-def test_shard_dim_beyond_a_tensors_rank_is_rejected():
-    request = body(linear(out_features=4), shard={"dim": 1, "rank": 0, "world_size": 2})
-    assert_rejected_at(request, "shard", "dim")  # fc.bias has one dimension
+def test_shard_dim_beyond_a_tensors_rank_replicates_that_tensor():
+    # fc.bias has no dim 1: every rank gets it whole (as row-parallel biases are
+    # replicated in tensor parallelism); fc.weight is split along dim 1.
+    request = body(linear(in_features=4, out_features=4),
+                   shard={"dim": 1, "rank": 1, "world_size": 2})
+    shapes = {o.name: o.shape for o in build_plan(Spec.model_validate(request)).outputs}
+    assert shapes == {"fc.weight": (4, 2), "fc.bias": (4,)}
 
 
 def test_shard_rank_out_of_range_is_rejected():
