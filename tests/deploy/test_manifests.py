@@ -7,6 +7,7 @@ does the slow part (building and running the image, schema validation).
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import shutil
 import subprocess
@@ -15,6 +16,10 @@ from pathlib import Path
 import pytest
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse the manifests")
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli", reason="tomli is needed on Python 3.10")
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "deploy" / "base"
@@ -297,6 +302,36 @@ def test_lock_files_are_pinned_and_hashed() -> None:
     assert re.search(r"^numba==", runtime, re.M)
     for banned in ("torch", "keras", "tensorflow"):
         assert not re.search(rf"^{banned}==", runtime, re.M)
+
+
+def test_wheel_packages_every_python_package() -> None:
+    """The image installs the project's wheel (not an editable install), so every
+    package under core/ and service/ must be in it: a listed `packages = [...]` does
+    not include subpackages such as core.layers."""
+    setuptools_cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = sorted(
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for top in ("core", "service")
+        for p in (ROOT / top).rglob("__init__.py")
+        if "__pycache__" not in p.parts
+    )
+    packages = setuptools_cfg.get("packages")
+    if isinstance(packages, list):
+        missing = [name for name in found if name not in packages]
+    else:
+        find = (packages or {}).get("find", {})
+        include = find.get("include", ["*"])
+        exclude = find.get("exclude", [])
+        missing = [
+            name
+            for name in found
+            if not any(fnmatch.fnmatch(name, pat) for pat in include)
+            or any(fnmatch.fnmatch(name, pat) for pat in exclude)
+        ]
+    assert not missing, (
+        f"pyproject.toml leaves {missing} out of the wheel; use "
+        '[tool.setuptools.packages.find] include = ["core*", "service*"]'
+    )
 
 
 def test_dockerignore_keeps_the_context_small() -> None:
