@@ -1,0 +1,81 @@
+"""Every example in ``examples/`` run as a user runs it: a script talking to a real
+``weightinit serve`` on 127.0.0.1, loading the weights into its framework's model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+from safetensors.numpy import load_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
+from server_process import ServerProcess, start_weightinit
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+RUN_TIMEOUT_S = 300  # a liveness bound for imports on a busy machine, not a target
+needs_transformers = pytest.mark.skipif(
+    find_spec("transformers") is None,
+    reason="transformers is a test dependency: pip install -e '.[test]'",
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    running = start_weightinit()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def run_example(name: str, server: ServerProcess, *extra: str) -> str:
+    """Run ``examples/<name>.py`` against the server; its last line of output."""
+    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py"), "--server", server.url, *extra],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=env, cwd=EXAMPLES.parent,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_torch_mlp_loads_strictly(server: ServerProcess, tmp_path: Path) -> None:
+    output = tmp_path / "mlp.safetensors"
+    line = run_example("torch_mlp", server, "--output", str(output))
+    assert line.startswith("torch_mlp: loaded 6 tensors, logits (2, 10)")
+    assert set(load_file(str(output))) == {"fc1.weight", "fc1.bias", "fc2.weight",
+                                           "fc2.bias", "out.weight", "out.bias"}
+
+
+def test_torch_cnn_spec_from_a_meta_module(server: ServerProcess) -> None:
+    line = run_example("torch_cnn", server)
+    assert line.startswith("torch_cnn: loaded 14 tensors on cpu, logits (2, 10)")
+
+
+def test_keras_cnn_assigns_every_weight(server: ServerProcess) -> None:
+    line = run_example("keras_cnn", server)
+    assert line.startswith("keras_cnn: assigned 14 weights, logits (2, 10)")
+
+
+def test_keras_lstm_keeps_the_forget_gate_bias(server: ServerProcess) -> None:
+    line = run_example("keras_lstm", server)
+    assert line.startswith("keras_lstm: assigned 12 weights, scores (2, 1)")
+    assert line.endswith("forget-gate bias all one: True")
+
+
+@needs_transformers
+def test_gpt2_loads_into_transformers_gpt2lmheadmodel(server: ServerProcess) -> None:
+    line = run_example("gpt2", server)
+    assert line.startswith("gpt2: loaded 29 tensors, logits (1, 8, 1000)")
+
+
+@needs_transformers
+def test_llama_loads_into_transformers_llamaforcausallm(server: ServerProcess) -> None:
+    line = run_example("llama", server)
+    assert line.startswith("llama: loaded 21 tensors (torch.bfloat16), logits (1, 8, 1000)")
+    assert line.endswith("RMS norms one: True")
