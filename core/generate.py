@@ -108,8 +108,14 @@ def run_task(task: ChunkTask, seed: int, with_stats: bool) -> Chunk:
     sampler = plan.init.sampler
     if sampler.whole_tensor:
         full = sampler.materialize(identity)
-        values = np.concatenate([full[s : s + c] for s, c in task.pieces] or [full[:0]])
+        if len(task.pieces) == 1:  # the whole tensor or one run: no extra copy
+            start, count = task.pieces[0]
+            values = full[start : start + count]
+        else:
+            values = np.concatenate([full[s : s + c] for s, c in task.pieces] or [full[:0]])
+        del full
         data = round_to_dtype(values, plan.dtype)
+        del values
         moments = moments_of(data) if with_stats else None
     else:
         parts = [sampler.fill(identity, s, c, plan.dtype, with_stats) for s, c in task.pieces]

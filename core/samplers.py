@@ -18,7 +18,7 @@ import numpy as np
 from core.kernels import fill as fill_random
 from core.stats import Moments, constant_moments, moments_of
 from core.streams import StreamKey, element_words, stream_key
-from core.transforms import Transform, round_to_dtype, sample_reference
+from core.transforms import Transform, round_to_dtype
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,28 @@ class TensorIdentity:
 
 
 Chunk = tuple[np.ndarray, Moments | None]
+
+# Whole-tensor samplers draw their inputs in blocks of this many elements, so the random
+# core's temporaries stay a few MiB however large the tensor (same bytes as one call).
+_DRAW_BLOCK = 1 << 18
+
+
+def _draws(transform: Transform, key: StreamKey, count: int) -> np.ndarray:
+    """Float64 values of elements ``0 .. count - 1`` of a stream, made block by block."""
+    out = np.empty(count, dtype=np.float64)
+    for start in range(0, count, _DRAW_BLOCK):
+        stop = min(count, start + _DRAW_BLOCK)
+        fill_random(transform, key, start, stop - start, "float64", False, out=out[start:stop])
+    return out
+
+
+def _words(key: StreamKey, count: int) -> np.ndarray:
+    """The 64-bit stream words of elements ``0 .. count - 1``, made block by block."""
+    out = np.empty(count, dtype=np.uint64)
+    for start in range(0, count, _DRAW_BLOCK):
+        stop = min(count, start + _DRAW_BLOCK)
+        out[start:stop] = element_words(key, start, stop - start)
+    return out
 
 
 def _finish(values64: np.ndarray, dtype: str, with_stats: bool) -> Chunk:
@@ -144,12 +166,12 @@ class OrthogonalSampler:
     def materialize(self, tensor: TensorIdentity) -> np.ndarray:
         rows, cols = self.matrix_shape(tensor.shape)
         big, small = max(rows, cols), min(rows, cols)
-        draws = sample_reference(Transform.normal(0.0, 1.0), tensor.key(), 0, big * small)
+        draws = _draws(Transform.normal(0.0, 1.0), tensor.key(), big * small)
         q, r = np.linalg.qr(draws.reshape(big, small))
-        q = q * np.sign(np.diag(r))
-        if rows < cols:
-            q = q.T
-        return (self.gain * q).reshape(-1)
+        del draws
+        q *= np.sign(np.diag(r))  # in place: these matrices may be hundreds of MB
+        q *= self.gain
+        return (q.T if rows < cols else q).reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -162,11 +184,11 @@ class SparseSampler:
 
     def materialize(self, tensor: TensorIdentity) -> np.ndarray:
         rows, cols = tensor.shape
-        values = sample_reference(Transform.normal(0.0, self.std), tensor.key(), 0, rows * cols)
+        values = _draws(Transform.normal(0.0, self.std), tensor.key(), rows * cols)
         values = values.reshape(rows, cols)
         zeros_per_column = math.ceil(self.sparsity * rows)
         if zeros_per_column:
-            words = element_words(tensor.key("mask"), 0, rows * cols).reshape(rows, cols)
+            words = _words(tensor.key("mask"), rows * cols).reshape(rows, cols)
             # Stable sort: equal words keep row order, so ties are broken by row.
             order = np.argsort(words, axis=0, kind="stable")[:zeros_per_column]
             np.put_along_axis(values, order, 0.0, axis=0)
