@@ -189,9 +189,13 @@ class SparseSampler:
         zeros_per_column = math.ceil(self.sparsity * rows)
         if zeros_per_column:
             words = _words(tensor.key("mask"), rows * cols).reshape(rows, cols)
-            # Stable sort: equal words keep row order, so ties are broken by row.
-            order = np.argsort(words, axis=0, kind="stable")[:zeros_per_column]
-            np.put_along_axis(values, order, 0.0, axis=0)
+            # Stable sort: equal words keep row order, so ties are broken by row. Columns
+            # are independent: sort a block of them at a time to bound the index array.
+            step = max(1, _DRAW_BLOCK // rows)
+            for first in range(0, cols, step):
+                block = slice(first, first + step)
+                order = np.argsort(words[:, block], axis=0, kind="stable")[:zeros_per_column]
+                np.put_along_axis(values[:, block], order, 0.0, axis=0)
         return values.reshape(-1)
 
 

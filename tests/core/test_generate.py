@@ -254,3 +254,13 @@ def test_narrow_dtypes_are_the_float32_values_rounded_as_torch_rounds(init):
     for dtype, torch_dtype in (("bfloat16", torch.bfloat16), ("float16", torch.float16)):
         expected = reference.to(torch_dtype).view(torch.int16).numpy()
         assert values(dtype).view(np.int16).tobytes() == expected.tobytes(), dtype
+
+
+def test_whole_tensor_samplers_do_not_depend_on_their_draw_block(reference, monkeypatch):
+    """Orthogonal and sparse draw their inputs (and sort sparse's columns) in blocks to
+    bound memory; the block size must not show in the bytes."""
+    import core.samplers
+
+    monkeypatch.setattr(core.samplers, "_DRAW_BLOCK", 37)
+    plan = build_plan(spec_of(LAYERS, select=["ortho", "sparse"]))
+    assert_same_bytes(generate(plan), reference)
