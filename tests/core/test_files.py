@@ -148,3 +148,24 @@ def test_verify_reports_a_missing_or_foreign_file(written, tmp_path):
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(struct.pack("<Q", 4) + b"\xff\xfe\x00\x01")
     assert not verify_file(plan, garbage).ok
+
+
+def test_failed_generation_leaves_neither_file_nor_temporary(tmp_path, monkeypatch):
+    """write_file is atomic: a failure mid-stream leaves the target as it was."""
+    import core.generate
+
+    real_run_task = core.generate.run_task
+    calls = 0
+
+    def failing_run_task(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("disk on fire")
+        return real_run_task(*args, **kwargs)
+
+    monkeypatch.setattr(core.generate, "run_task", failing_run_task)
+    target = tmp_path / "model.safetensors"
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        write_file(build_plan(spec_of(LAYERS)), target, chunk_bytes=64)
+    assert list(tmp_path.iterdir()) == []
