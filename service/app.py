@@ -90,9 +90,8 @@ v1 = APIRouter(prefix="/v1", tags=["weights"])
 @v1.post("/plan", summary="The plan: every tensor, resolved, nothing generated",
          responses={200: {"model": PlanDocument}, **_ERRORS})
 async def post_plan(request: Request, principal: Principal) -> Response:
-    prepared = await services(request).planner.prepare(await request.body(), file=False,
-                                                       plan_json=True)
-    return Response(prepared.plan_json, media_type=JSON)
+    document = await services(request).planner.plan_json(await request.body())
+    return Response(document, media_type=JSON)
 
 
 @v1.post(

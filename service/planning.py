@@ -5,8 +5,14 @@ JSON syntax, the schema (``core.Spec``), names, fans, ``select``/``shard`` and t
 (``core.build_plan``). Planning is pure Python and grows with the number of tensors, so
 it runs on a worker thread, not the event loop (health checks stay prompt while a
 100 000-tensor spec is planned). The result is a pure function of the body and the
-limits, so validated requests are kept in a bounded LRU keyed by the body's sha256:
-repeated requests (every rank of a sharded job, retries, benchmarks) skip planning.
+limits, so recent results are kept, keyed by the body's sha256: repeated requests
+(retries, every rank of a job asking for the same file, benchmarks) skip planning.
+
+Two caches, because a plan is made of many small Python objects and every full garbage
+collection walks all of them (with 50 cached 300-tensor plans a full collection took
+~200 ms, a pause every request on the loop would share): the ``/v1/plan`` JSON is
+cached as bytes, which the collector does not walk, and whole prepared requests only for
+small models, in a budget of tensors.
 """
 
 from __future__ import annotations
@@ -23,11 +29,11 @@ from core import LimitError, Limits, Plan, Spec, build_plan, header_bytes, plan_
 from service.errors import invalid_request
 from service.streaming import request_etag
 
-# A cached plan costs about 2 KiB per tensor (plan objects, header, plan JSON): the
-# cache holds at most this many tensors in all (~35 MiB), and none of a plan bigger than
-# a quarter of that, whose planning time is small next to generating it anyway.
-CACHE_TENSOR_BUDGET = 16384
-MAX_CACHED_TENSORS = CACHE_TENSOR_BUDGET // 4
+# Prepared requests kept: ~80 tracked objects per tensor, so ~160 000 objects at most, a
+# few ms of collector time; bigger plans are not kept (generating them dwarfs planning).
+CACHE_TENSOR_BUDGET = 2048
+MAX_CACHED_TENSORS = 256
+PLAN_JSON_BUDGET_BYTES = 32 << 20
 
 
 @dataclass
@@ -97,11 +103,31 @@ class Planner:
         self.cache_entries = cache_entries
         self._cache: OrderedDict[bytes, Prepared] = OrderedDict()
         self._cached_tensors = 0
+        self._plan_json: OrderedDict[bytes, bytes] = OrderedDict()
+        self._plan_json_bytes = 0
 
-    async def prepare(self, raw: bytes, file: bool = True, plan_json: bool = False
-                      ) -> Prepared:
-        """The prepared request, with the header and ETag (``file``) or the plan JSON."""
+    async def prepare(self, raw: bytes) -> Prepared:
+        """The prepared request, with its file header and ETag (for ``/v1/init``)."""
+        return await self._prepare(hashlib.sha256(raw).digest(), raw, file=True)
+
+    async def plan_json(self, raw: bytes) -> bytes:
+        """The ``/v1/plan`` body for a request body."""
         key = hashlib.sha256(raw).digest()
+        document = self._plan_json.get(key)
+        if document is not None:
+            self._plan_json.move_to_end(key)
+            return document
+        document = (await self._prepare(key, raw, plan_json=True)).plan_json
+        if self.cache_entries and key not in self._plan_json:
+            self._plan_json[key] = document
+            self._plan_json_bytes += len(document)
+            while (len(self._plan_json) > self.cache_entries
+                   or self._plan_json_bytes > PLAN_JSON_BUDGET_BYTES):
+                self._plan_json_bytes -= len(self._plan_json.popitem(last=False)[1])
+        return document
+
+    async def _prepare(self, key: bytes, raw: bytes, file: bool = False,
+                       plan_json: bool = False) -> Prepared:
         cached = self._cache.get(key)
         loop = asyncio.get_running_loop()
         if cached is not None:

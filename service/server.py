@@ -15,6 +15,7 @@ when the supervisor passes SIGTERM on.
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import os
 import signal
@@ -79,7 +80,8 @@ class DrainingServer(uvicorn.Server):
 
 def warm_up() -> None:
     """Generate a tiny model of every common dtype and distribution once, so the numba
-    kernels are compiled (or loaded from their cache) before the first request."""
+    kernels are compiled (or loaded from their cache) before the first request, then
+    freeze the startup heap."""
     from core import ChunkStream, Spec, build_plan
 
     inits = [{"name": "uniform", "low": -1.0, "high": 1.0},
@@ -93,6 +95,10 @@ def warm_up() -> None:
     for with_stats in (False, True):
         for _ in ChunkStream(plan, with_stats=with_stats):
             pass
+    # Everything alive now (modules, the app) lives as long as the process: moved out of
+    # the collector's sight, a full collection no longer walks ~160 000 startup objects.
+    gc.collect()
+    gc.freeze()
 
 
 def _log_config(level: str) -> dict:

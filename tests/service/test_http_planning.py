@@ -47,3 +47,17 @@ def test_invalid_bodies_raise_the_422_with_the_body_path() -> None:
         asyncio.run(planner.prepare(json.dumps(spec).encode()))
     assert raised.value.status == 422
     assert raised.value.details[0]["loc"] == ["layers", 0, "weight_init", "low"]
+
+
+def test_plan_documents_are_cached_as_bytes_even_for_plans_too_big_to_keep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(planning, "MAX_CACHED_TENSORS", 2)  # the MLP's 4 tensors: too big
+    planner = Planner(Limits(), cache_entries=8)
+
+    async def twice() -> tuple[bytes, bytes]:
+        return await planner.plan_json(body(MLP)), await planner.plan_json(body(MLP))
+
+    first, second = asyncio.run(twice())
+    assert first is second and json.loads(first)["total_parameters"] > 0
+    assert planner._cached_tensors == 0
