@@ -166,8 +166,10 @@ def serve(host: str | None = None, port: int | None = None, workers: int | None 
         server = DrainingServer(config, app.state.services.capacity, settings.drain_timeout_s)
         server.run()
         return 0 if server.started else 1
-    # Workers rebuild the settings from the environment: pass the CLI's values on.
-    os.environ.update({f"WEIGHTINIT_{k.upper()}": str(v) for k, v in overrides.items()})
+    # Workers rebuild the settings from the environment: pass the CLI's address on (not
+    # the worker count: core.generate reads WEIGHTINIT_WORKERS as its thread count).
+    os.environ.update({f"WEIGHTINIT_{k.upper()}": str(v) for k, v in overrides.items()
+                       if k != "workers"})
     config = _config(settings, APP_FACTORY, settings.workers)
     sock: socket.socket = config.bind_socket()
     # uvicorn's supervisor builds its worker processes from this module-level name.
