@@ -147,7 +147,7 @@ def default_executor() -> ThreadPoolExecutor:
     """A process-wide pool with one thread per core (generation is CPU-bound)."""
     global _EXECUTOR
     if _EXECUTOR is None:
-        workers = int(os.environ.get("WEIGHTINIT_WORKERS", "0")) or os.cpu_count() or 1
+        workers = int(os.environ.get("WEIGHTINIT_GENERATION_THREADS", "0")) or os.cpu_count() or 1
         _EXECUTOR = ThreadPoolExecutor(workers, thread_name_prefix="weightinit-gen")
     return _EXECUTOR
 

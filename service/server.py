@@ -166,8 +166,8 @@ def serve(host: str | None = None, port: int | None = None, workers: int | None 
         server = DrainingServer(config, app.state.services.capacity, settings.drain_timeout_s)
         server.run()
         return 0 if server.started else 1
-    # Workers rebuild the settings from the environment: pass the CLI's address on (not
-    # the worker count: core.generate reads WEIGHTINIT_WORKERS as its thread count).
+    # Workers rebuild the settings from the environment: pass the CLI's address on (the
+    # worker count is the supervisor's business, not the workers').
     os.environ.update({f"WEIGHTINIT_{k.upper()}": str(v) for k, v in overrides.items()
                        if k != "workers"})
     config = _config(settings, APP_FACTORY, settings.workers)
