@@ -21,6 +21,7 @@ Without numba (or with ``WEIGHTINIT_DISABLE_NUMBA=1``) ``fill`` is ``fill_refere
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 
 import numpy as np
@@ -42,9 +43,34 @@ __all__ = ["HAVE_NUMBA", "fill", "numba_enabled"]
 
 Array = np.ndarray
 
+
+
+def _choose_cache_dir() -> bool:
+    """Whether compiled kernels can be cached on disk; points numba at a writable place.
+
+    numba refuses to decorate a cached function when it finds nowhere to write ("no
+    locator available"), e.g. an installed package on a read-only root filesystem. Then
+    the cache goes to the temporary directory, or is skipped (compile at first use).
+    """
+    configured = os.environ.get("NUMBA_CACHE_DIR")
+    if configured:
+        return os.access(configured, os.W_OK) or not os.path.exists(configured)
+    if os.access(os.path.dirname(os.path.abspath(__file__)), os.W_OK):
+        return True
+    fallback = os.path.join(tempfile.gettempdir(), "weightinit-numba-cache")
+    try:
+        os.makedirs(fallback, exist_ok=True)
+    except OSError:
+        return False
+    os.environ["NUMBA_CACHE_DIR"] = fallback
+    return os.access(fallback, os.W_OK)
+
+
 HAVE_NUMBA = False
+_CACHE = False
 if os.environ.get("WEIGHTINIT_DISABLE_NUMBA") != "1":
     try:
+        _CACHE = _choose_cache_dir()
         import numba
         from llvmlite import ir
         from numba.extending import intrinsic
@@ -55,7 +81,7 @@ if os.environ.get("WEIGHTINIT_DISABLE_NUMBA") != "1":
 
 # --- numba kernels (plain, never-called Python functions when numba is missing) ----------
 if HAVE_NUMBA:
-    _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
+    _jit = numba.njit(nogil=True, cache=_CACHE, error_model="numpy")
     _inline = numba.njit(inline="always", error_model="numpy")
 
     def _bitcast(src: str, dst: str, target: ir.Type) -> object:
