@@ -29,11 +29,11 @@ class _Params(BaseModel):
 Mode = Literal["fan_in", "fan_out", "fan_avg", "fan_geo_avg"]
 Distribution = Literal["uniform", "truncated_normal", "untruncated_normal", "normal"]
 LINEAR_NONLINEARITIES = (
-    "linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d",
+    "linear", "sigmoid", "conv1d", "conv2d", "conv3d",
     "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
 )
 Nonlinearity = Literal[
-    "linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+    "linear", "sigmoid", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
     "conv_transpose2d", "conv_transpose3d", "tanh", "relu", "leaky_relu", "selu",
 ]
 Gain = Annotated[float, Field(gt=0, description="multiplier of the standard deviation")]

@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as error:
         print(f"invalid spec: {error}", file=sys.stderr)
         return EXIT_BAD_SPEC
+    except OSError as error:  # a spec or output file that cannot be read or written
+        print(f"weightinit: {error}", file=sys.stderr)
+        return EXIT_BAD_SPEC
 
 
 if __name__ == "__main__":

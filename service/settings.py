@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     max_tensors: int = Field(100_000, ge=1, description="tensors per request")
     max_parameters: int = Field(20_000_000_000, ge=1, description="parameters per request")
     max_depth: int = Field(8, ge=1, description="nesting depth of repeat layers")
+    max_whole_tensor_elements: int = Field(
+        1 << 22, ge=1,
+        description="largest orthogonal/sparse tensor (materialised whole: ~350 bytes/element "
+        "peak, so the default 4M elements stays within the 512 MiB memory budget)",
+    )
 
     # Streaming: memory per stream is about stream_window * chunk_bytes, whatever the
     # client's speed (the window bounds the chunks generated ahead of the socket).
@@ -63,6 +68,7 @@ class Settings(BaseSettings):
             max_tensors=self.max_tensors,
             max_parameters=self.max_parameters,
             max_depth=self.max_depth,
+            max_whole_tensor_elements=self.max_whole_tensor_elements,
         )
 
     def tokens(self) -> list[str]:
