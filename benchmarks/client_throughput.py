@@ -103,14 +103,21 @@ def wait_ready(port: int, timeout_s: float = 60.0) -> None:
     raise RuntimeError("benchmark server did not start")
 
 
-def raw_http_client(url: str) -> int:
+def raw_http_client(url: str, fresh_memory: bool = False) -> int:
+    """Read the body with ``http.client``: into one reused buffer (the transport alone),
+    or into a fresh buffer of the body's size (plus what new memory costs, as arrays do)."""
     host, port = url.split("//")[1].split(":")
     connection = http.client.HTTPConnection(host, int(port))
     connection.request("POST", "/v1/init", body=b"{}")
     response = connection.getresponse()
-    buffer = memoryview(bytearray(SEND_CHUNK))
+    size = int(response.getheader("Content-Length"))
+    target = memoryview(bytearray(size if fresh_memory else SEND_CHUNK))
     total = 0
-    while count := response.readinto(buffer):
+    while total < size:
+        offset = total if fresh_memory else 0
+        count = response.readinto(target[offset : offset + SEND_CHUNK])
+        if not count:
+            break
         total += count
     connection.close()
     return total
@@ -140,12 +147,16 @@ def raw_httpx(url: str) -> int:
     return total
 
 
-def measure(name: str, run: Callable[[], int], runs: int) -> float:
+def measure(name: str, run: Callable[[], int], runs: int,
+            cleanup: Callable[[], None] = lambda: None) -> float:
+    """Median GB/s of ``run`` (which returns the bytes it received); ``cleanup`` runs
+    between runs, untimed."""
     rates = []
     for _ in range(runs):
         start = time.perf_counter()
         nbytes = run()
         rates.append(nbytes / (time.perf_counter() - start) / 1e9)
+        cleanup()
     median = statistics.median(rates)
     print(f"{name:44s} median {median:5.2f} GB/s   (min {min(rates):.2f}, "
           f"max {max(rates):.2f}, {runs} runs)", flush=True)
@@ -180,11 +191,16 @@ def main() -> int:
             measure("raw httpx iter_raw", lambda: raw_httpx(url), min(args.runs, 3))
             measure("raw urllib3 readinto", lambda: raw_urllib3(url), args.runs)
             measure("raw http.client readinto", lambda: raw_http_client(url), args.runs)
+            measure("raw http.client readinto -> fresh memory",
+                    lambda: raw_http_client(url, fresh_memory=True), args.runs)
         with tempfile.TemporaryDirectory() as directory, Client(url) as client:
             target = Path(directory) / "model.safetensors"
 
-            def to_file() -> int:
-                return client.init(spec, target)["bytes"]
+            def remove() -> None:  # freeing a file's blocks is the filesystem's cost
+                target.unlink(missing_ok=True)
+
+            def to_file(sha256: bool) -> int:
+                return client.init(spec, target, sha256=sha256)["bytes"]
 
             def to_arrays() -> int:
                 return sum(a.nbytes for a in client.init(spec).values())
@@ -193,16 +209,20 @@ def main() -> int:
                 info, _ = client.init_with_report(spec, target)
                 return info["bytes"]
 
-            to_memory = measure("Client.init -> numpy arrays", to_arrays, args.runs)
-            to_disk = measure("Client.init -> file (+ sha256)", to_file, args.runs)
-            measure("Client.init_with_report -> file (multipart)", with_report, args.runs)
+            to_disk = measure("Client.init -> file", lambda: to_file(False), args.runs,
+                              remove)
+            measure("Client.init -> file, with its sha256", lambda: to_file(True),
+                    args.runs, remove)
+            measure("Client.init_with_report -> file (multipart)", with_report, args.runs,
+                    remove)
+            measure("Client.init -> numpy arrays", to_arrays, args.runs)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    best = max(to_memory, to_disk)
-    verdict = "meets" if best >= TARGET_GB_S else "BELOW"
-    print(f"client throughput {best:.2f} GB/s {verdict} the {TARGET_GB_S} GB/s target")
-    return 1 if args.check and best < TARGET_GB_S else 0
+    verdict = "meets" if to_disk >= TARGET_GB_S else "is BELOW"
+    print(f"downloading a file through the client: {to_disk:.2f} GB/s, {verdict} the "
+          f"{TARGET_GB_S} GB/s target")
+    return 1 if args.check and to_disk < TARGET_GB_S else 0
 
 
 if __name__ == "__main__":

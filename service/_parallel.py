@@ -22,6 +22,7 @@ from typing import Any
 
 from core import Limits, Spec, build_plan, header_bytes
 from core.plan import ITEMSIZE, Plan
+from core.report import layer_groups
 from core.writer import file_metadata
 from service._http import Response, Transport
 from service._multipart import MultipartReader
@@ -191,5 +192,7 @@ def merged_report(plan_document: dict[str, Any], reports: list[dict[str, Any] | 
     for entry in document["tensors"]:
         seen = observed.get(entry["name"], {})
         entry.update({key: value for key, value in seen.items() if key not in entry})
+    # What the engine's report_document adds from the observed tensors, the same way.
+    document["layers"] = layer_groups(document["tensors"])
     document["file_sha256"] = file_sha256
     return document

@@ -13,9 +13,10 @@
     with Client(["http://a:8000", "http://b:8000"]) as client:
         client.init(spec, "model.safetensors")
 
-Bodies are read with ``http.client`` into reused buffers (see ``service/_http.py`` for
-why), written atomically (a temporary file renamed at the end) and hashed on the way.
-Errors are ``WeightinitError`` with the server's ``status``, ``code`` and ``details``.
+Bodies are read with ``http.client``'s ``readinto`` straight into their final place (see
+``service/_http.py`` for why), written atomically (a temporary file renamed at the end)
+and hashed on the way. Errors are ``WeightinitError`` with the server's ``status``,
+``code`` and ``details``. More in docs/client.md.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ import json
 import os
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,11 +119,11 @@ class Client:
         """Nothing is pooled: each request has its own connection, closed when read."""
 
     @property
-    def _sleep(self):  # tests record the waits instead of sleeping
+    def _sleep(self) -> Callable[[float], None]:  # tests record the waits instead
         return self._transport.sleep
 
     @_sleep.setter
-    def _sleep(self, function) -> None:
+    def _sleep(self, function: Callable[[float], None]) -> None:
         self._transport.sleep = function
 
     def plan(self, spec: SpecLike) -> dict[str, Any]:
@@ -138,16 +140,19 @@ class Client:
 
     def init(self, spec: SpecLike, path: str | os.PathLike[str] | None = None, *,
              progress: bool = False, with_report: bool = False,
-             verify_sha256: bool = False) -> dict[str, Any]:
+             verify_sha256: bool = False, sha256: bool = True) -> dict[str, Any]:
         """Fetch the weights. With ``path``: write the file there atomically and return
         the report (``with_report``) or ``{"path", "bytes", "file_sha256"}``. Without:
         return ``{name: numpy array}`` (bfloat16 as ``ml_dtypes.bfloat16``).
         ``verify_sha256`` checks the bytes against the server's report and raises
-        ``ChecksumError`` (leaving no file) when they differ."""
+        ``ChecksumError`` (leaving no file) when they differ. ``sha256=False`` skips
+        hashing a file (``file_sha256`` is then None): sha256 runs at about 2 GB/s per
+        core, so it can be what limits a download."""
         if path is None and with_report:
             raise ValueError("for arrays and the report together use init_with_report")
-        result, report = self._init(_payload(spec), path, progress, with_report,
-                                    verify_sha256)
+        fetch = _Fetch(_payload(spec), path, progress, with_report, verify_sha256,
+                       sha256 and path is not None)
+        result, report = self._init(fetch)
         return report if with_report else result
 
     def init_with_report(self, spec: SpecLike, path: str | os.PathLike[str] | None = None,
@@ -155,55 +160,47 @@ class Client:
                          ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The weights and the report in one pass (``multipart/mixed``): ``(arrays or file
         info, report)``. The file is streamed to ``path``, never held in memory."""
-        result, report = self._init(_payload(spec), path, progress, True, verify_sha256)
+        fetch = _Fetch(_payload(spec), path, progress, True, verify_sha256, path is not None)
+        result, report = self._init(fetch)
         return result, report or {}
 
     # -- internals -------------------------------------------------------------------------
 
-    def _init(self, payload: dict[str, Any], path: str | os.PathLike[str] | None,
-              progress: bool, with_report: bool, verify: bool,
-              ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def _init(self, fetch: _Fetch) -> tuple[dict[str, Any], dict[str, Any] | None]:
         try:
-            return self._init_any(payload, path, progress, with_report, verify)
+            if self.parallel > 1:
+                plan_document = self.plan(fetch.payload)
+                groups = balance(plan_document["tensors"], self.parallel)
+                if len(groups) > 1:
+                    try:
+                        header, plan = full_header(fetch.payload, plan_document)
+                    except ProtocolError as error:
+                        warnings.warn(f"parallel fetch unavailable ({error}); fetching in "
+                                      "one stream", stacklevel=3)
+                    else:
+                        return self._init_parallel(fetch, plan_document, groups, header,
+                                                   len(header) + plan.total_bytes)
+            return self._init_single(fetch)
         except (http.client.HTTPException, ConnectionError, TimeoutError) as error:
             # The answer had started: not retried, since part of it may be in hand.
             raise WeightinitError(f"transfer interrupted: {error!r}",
                                   code="interrupted") from error
 
-    def _init_any(self, payload: dict[str, Any], path: str | os.PathLike[str] | None,
-                  progress: bool, with_report: bool, verify: bool,
-                  ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        if self.parallel > 1:
-            plan_document = self.plan(payload)
-            groups = balance(plan_document["tensors"], self.parallel)
-            if len(groups) > 1:
-                try:
-                    header, plan = full_header(payload, plan_document)
-                except ProtocolError as error:
-                    warnings.warn(f"parallel fetch unavailable ({error}); fetching in one "
-                                  "stream", stacklevel=3)
-                else:
-                    return self._init_parallel(payload, path, progress, with_report, verify,
-                                               plan_document, groups, header,
-                                               len(header) + plan.total_bytes)
-        return self._init_single(payload, path, progress, with_report, verify)
-
-    def _expected_sha256(self, payload: dict[str, Any]) -> Future[dict[str, Any]]:
+    def _side_report(self, payload: dict[str, Any]) -> Future[dict[str, Any]]:
         """Ask for the report on the side (another replica when there is one)."""
         pool = ThreadPoolExecutor(1, thread_name_prefix="weightinit-report")
         future = pool.submit(self._transport.json, "POST", "/v1/report", payload, start=1)
         pool.shutdown(wait=False)
         return future
 
-    def _init_single(self, payload: dict[str, Any], path: str | os.PathLike[str] | None,
-                     progress: bool, with_report: bool, verify: bool,
-                     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        side_report = self._expected_sha256(payload) if verify and not with_report else None
-        accept = "multipart/mixed" if with_report else "application/octet-stream"
-        want_sha256 = path is not None or verify
+    def _init_single(self, fetch: _Fetch) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        side_report = (self._side_report(fetch.payload)
+                       if fetch.verify and not fetch.with_report else None)
+        accept = "multipart/mixed" if fetch.with_report else "application/octet-stream"
         sink: Sink | None = None
         try:
-            with self._transport.open("POST", "/v1/init", payload, accept=accept) as response:
+            with self._transport.open("POST", "/v1/init", fetch.payload,
+                                      accept=accept) as response:
                 content_type = response.header("Content-Type") or ""
                 report = None
                 if content_type.startswith("multipart/"):
@@ -211,42 +208,42 @@ class Client:
                     part = reader.next_part()
                     if part is None:
                         raise ProtocolError("multipart response without parts")
-                    sink, layout, digest = _receive(part, path, part.content_length,
-                                                            progress, want_sha256)
+                    sink, layout, digest = _receive(part, part.content_length, fetch)
                     report_part = reader.next_part()
                     if report_part is None:
                         raise ProtocolError("multipart response without its report part")
                     report = json.loads(report_part.read())
                 else:
-                    sink, layout, digest = _receive(response, path, response.content_length,
-                                                    progress, want_sha256)
-            if with_report and report is None:  # a server that ignored Accept
-                report = self.report(payload)
-            if verify:
-                expected = (report if report is not None else side_report.result())
-                _check_sha256(digest, expected)
-            return _finish(sink, layout, path, digest), report
+                    sink, layout, digest = _receive(response, response.content_length, fetch)
+            if fetch.with_report and report is None:  # a server that ignored Accept
+                report = self.report(fetch.payload)
+            if fetch.verify:
+                _check_sha256(digest, report if side_report is None else side_report.result())
+            return _finish(sink, layout, digest), report
         except BaseException:
             if isinstance(sink, FileSink):
                 sink.abort()
             raise
 
-    def _init_parallel(self, payload: dict[str, Any], path: str | os.PathLike[str] | None,
-                       progress: bool, with_report: bool, verify: bool,
-                       plan_document: dict[str, Any], groups: list[list[str]], header: bytes,
-                       total: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        side_report = self._expected_sha256(payload) if verify else None
+    def _init_parallel(self, fetch: _Fetch, plan_document: dict[str, Any],
+                       groups: list[list[str]], header: bytes, total: int,
+                       ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        side_report = self._side_report(fetch.payload) if fetch.verify else None
+        path = fetch.path
         sink = FileSink(path, total) if path is not None else MemorySink(total)
-        bar = _Progress(progress, total, Path(path).name if path else "weights")
+        bar = _Progress(fetch.progress, total, fetch.label)
         try:
-            fetch = GroupFetch(self._transport, payload, header, file_offsets(header),
-                               with_report=with_report)
-            reports = fetch.run(groups, sink, bar)
-            digest = sink.sha256() if path is not None or verify or with_report else None
-            report = merged_report(plan_document, reports, digest) if with_report else None
+            group_fetch = GroupFetch(self._transport, fetch.payload, header,
+                                     file_offsets(header), with_report=fetch.with_report)
+            reports = group_fetch.run(groups, sink, bar)
+            # sha256 of the assembled file, in one pass at the end: the groups arrive in
+            # no particular order.
+            digest = sink.sha256() if fetch.hashed or fetch.with_report else None
+            report = (merged_report(plan_document, reports, digest or "")
+                      if fetch.with_report else None)
             if side_report is not None:
                 _check_sha256(digest, side_report.result())
-            return _finish(sink, parse_header(header), path, digest), report
+            return _finish(sink, parse_header(header), digest), report
         except BaseException:
             if isinstance(sink, FileSink):
                 sink.abort()
@@ -255,19 +252,39 @@ class Client:
             bar.close()
 
 
-def _receive(source: Source, path: str | os.PathLike[str] | None, length: int | None,
-             progress: bool, want_sha256: bool) -> tuple[Sink, Layout, str | None]:
+@dataclass(frozen=True)
+class _Fetch:
+    """One ``init``: the body, where it goes, and what to check and report on the way."""
+
+    payload: dict[str, Any]
+    path: str | os.PathLike[str] | None
+    progress: bool
+    with_report: bool
+    verify: bool
+    sha256: bool
+
+    @property
+    def hashed(self) -> bool:
+        return self.sha256 or self.verify
+
+    @property
+    def label(self) -> str:
+        return Path(self.path).name if self.path is not None else "weights"
+
+
+def _receive(source: Source, length: int | None, fetch: _Fetch,
+             ) -> tuple[Sink, Layout, str | None]:
     """Read one safetensors body from ``source`` into a file or memory (uncommitted), with
     its sha256 when wanted."""
     layout = read_layout(source)
     if length is not None and length != layout.file_bytes:
         raise ProtocolError(f"Content-Length {length} but the header describes "
                             f"{layout.file_bytes} bytes")
+    path = fetch.path
     sink = FileSink(path, layout.file_bytes) if path is not None else MemorySink(
         layout.file_bytes)
-    bar = _Progress(progress, length or layout.file_bytes,
-                    Path(path).name if path else "weights")
-    follower = HashFollower(sink) if want_sha256 else None
+    bar = _Progress(fetch.progress, length or layout.file_bytes, fetch.label)
+    follower = HashFollower(sink) if fetch.hashed else None
     try:
         with sink.region(0, len(layout.header)) as view:
             view[:] = layout.header
@@ -296,8 +313,7 @@ def _check_sha256(digest: str | None, report: dict[str, Any]) -> None:
         )
 
 
-def _finish(sink: Sink, layout: Layout, path: str | os.PathLike[str] | None,
-            digest: str | None) -> dict[str, Any]:
+def _finish(sink: Sink, layout: Layout, digest: str | None) -> dict[str, Any]:
     if isinstance(sink, FileSink):
         written = sink.commit()
         return {"path": str(written), "bytes": layout.file_bytes, "file_sha256": digest}

@@ -74,6 +74,15 @@ def test_init_to_file_equals_cli_bytes(server: ServerProcess, reference: Path,
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temporary left
 
 
+def test_init_without_sha256_skips_only_the_hash(server: ServerProcess, reference: Path,
+                                                  tmp_path: Path) -> None:
+    target = tmp_path / "model.safetensors"
+    with Client(server.url) as client:
+        info = client.init(SPEC, target, sha256=False)
+    assert info["file_sha256"] is None
+    assert target.read_bytes() == reference.read_bytes()
+
+
 def test_cli_with_server_writes_same_bytes_and_report(server: ServerProcess, reference: Path,
                                                       tmp_path: Path) -> None:
     spec_path = tmp_path / "spec.json"
