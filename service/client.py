@@ -289,6 +289,8 @@ def _receive(source: Source, length: int | None, fetch: _Fetch,
         with sink.region(0, len(layout.header)) as view:
             view[:] = layout.header
         bar.update(len(layout.header))
+        if follower is not None:
+            follower.advance(len(layout.header))
         copy_into(source, sink, len(layout.header), layout.data_bytes, progress=bar,
                   follower=follower)
         expect_end(source)

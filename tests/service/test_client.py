@@ -83,6 +83,16 @@ def test_init_without_sha256_skips_only_the_hash(server: ServerProcess, referenc
     assert target.read_bytes() == reference.read_bytes()
 
 
+def test_a_model_without_tensors_is_a_header_only_file(server: ServerProcess,
+                                                      tmp_path: Path) -> None:
+    empty = {"seed": 1, "layers": []}
+    with Client(server.url) as client, Client(server.url, parallel=2) as parallel:
+        info = client.init(empty, tmp_path / "empty.safetensors", verify_sha256=True)
+        assert parallel.init(empty) == {}
+    assert info["file_sha256"] == sha256_of(tmp_path / "empty.safetensors")
+    assert load_file(str(tmp_path / "empty.safetensors")) == {}
+
+
 def test_cli_with_server_writes_same_bytes_and_report(server: ServerProcess, reference: Path,
                                                       tmp_path: Path) -> None:
     spec_path = tmp_path / "spec.json"
