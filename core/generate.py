@@ -4,13 +4,17 @@ Chunks are independent (each tensor element's value depends only on its index, s
 ``docs/determinism.md``), so they are generated in parallel on a thread pool (the numba
 and numpy kernels release the GIL) while the consumer takes them in file order. At most
 ``window`` chunks are in flight, so memory is bounded by ``window * chunk_bytes`` whatever
-the model size and however slowly the consumer reads.
+the model size and however slowly the consumer reads. Large chunks are generated into
+reused buffers (``ChunkBuffers``), so a long stream does not pay a page fault per 4 KiB.
 """
 
 from __future__ import annotations
 
 import asyncio
+import mmap
 import os
+import sys
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,11 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.plan import ITEMSIZE, OutputTensor, Plan
-from core.samplers import TensorIdentity
+from core.samplers import RandomSampler, TensorIdentity
 from core.stats import Moments, moments_of
-from core.transforms import round_to_dtype
+from core.transforms import numpy_dtype, round_to_dtype
 
 DEFAULT_CHUNK_BYTES = 4 << 20
+# Random chunks of at least this size go into reused buffers; smaller ones come from
+# malloc's free lists, which reuse them without faulting anyway.
+POOLED_MIN_BYTES = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -101,12 +108,84 @@ def _apply_overrides(task: ChunkTask, data: np.ndarray) -> bool:
     return hit
 
 
-def run_task(task: ChunkTask, seed: int, with_stats: bool) -> Chunk:
+class ChunkBuffers:
+    """Output buffers of one stream, handed out again once nothing references them.
+
+    A fresh multi-MiB array per chunk costs a page fault per 4 KiB: glibc returns large
+    freed blocks to the kernel (chunks are allocated on worker threads and freed on the
+    consumer's), and gets them back zeroed. For the fastest kernel (float32 uniform, about
+    1 ns per element) that system time equals the generation's own. A buffer is reused
+    only when this pool holds the last reference to it (CPython reference counts): a
+    chunk still being sent or hashed, a memoryview of it queued in a socket transport, a
+    caller keeping the arrays, each keeps it out of reuse. At most ``limit`` buffers are
+    kept; past that, chunks get fresh arrays. Buffers are private anonymous mappings, not
+    malloc blocks: they go back to the kernel whole when the stream ends, instead of
+    fragmenting the allocator's arenas (a busy server's RSS would creep up).
+    """
+
+    def __init__(self, buffer_bytes: int, limit: int) -> None:
+        self.buffer_bytes = buffer_bytes
+        self.limit = limit
+        self._buffers: list[np.ndarray] = [np.empty(0, dtype=np.uint8)]
+        self._lock = threading.Lock()
+        self._unreferenced = self._references(0)  # what "only the pool holds it" reads as
+        self._buffers.clear()
+
+    def _references(self, index: int) -> int:
+        return sys.getrefcount(self._buffers[index])
+
+    def take(self, nbytes: int) -> np.ndarray:
+        """A ``uint8`` array of at least ``nbytes`` that no chunk alive is using."""
+        if nbytes > self.buffer_bytes:
+            return np.empty(nbytes, dtype=np.uint8)
+        with self._lock:
+            for index in range(len(self._buffers)):
+                if self._references(index) <= self._unreferenced:
+                    return self._buffers[index]
+            buffer = _mapped(self.buffer_bytes)
+            if len(self._buffers) < self.limit:
+                self._buffers.append(buffer)
+            return buffer
+
+
+def _mapped(nbytes: int) -> np.ndarray:
+    """A ``uint8`` array on its own anonymous mapping (unmapped when the array dies)."""
+    private = getattr(mmap, "MAP_PRIVATE", None)
+    if private is None:  # Windows: no flags; the allocator's own blocks will do
+        return np.empty(nbytes, dtype=np.uint8)
+    return np.frombuffer(mmap.mmap(-1, nbytes, flags=private), dtype=np.uint8)
+
+
+def _random_into(task: ChunkTask, identity: TensorIdentity, with_stats: bool,
+                 buffers: ChunkBuffers) -> tuple[np.ndarray, Moments | None]:
+    """A random task's pieces generated straight into one reused buffer."""
+    plan = task.output.plan
+    dtype = numpy_dtype(plan.dtype)
+    count = sum(c for _, c in task.pieces)
+    data = buffers.take(count * dtype.itemsize)[: count * dtype.itemsize].view(dtype)
+    moments: list[Moments | None] = []
+    position = 0
+    for start, piece in task.pieces:
+        _, observed = plan.init.sampler.fill(identity, start, piece, plan.dtype, with_stats,
+                                             out=data[position : position + piece])
+        moments.append(observed)
+        position += piece
+    if not with_stats:
+        return data, None
+    return data, moments[0] if len(moments) == 1 else _merge(moments)
+
+
+def run_task(task: ChunkTask, seed: int, with_stats: bool,
+             buffers: ChunkBuffers | None = None) -> Chunk:
     """Generate one task's values (pure: same task, same bytes, on any thread)."""
     plan = task.output.plan
     identity = TensorIdentity(seed, plan.name, plan.shape)
     sampler = plan.init.sampler
-    if sampler.whole_tensor:
+    nbytes = sum(c for _, c in task.pieces) * ITEMSIZE[plan.dtype]
+    if buffers is not None and isinstance(sampler, RandomSampler) and \
+            nbytes >= POOLED_MIN_BYTES:
+        data, moments = _random_into(task, identity, with_stats, buffers)
+    elif sampler.whole_tensor:
         full = sampler.materialize(identity)
         if len(task.pieces) == 1:  # the whole tensor or one run: no extra copy
             start, count = task.pieces[0]
@@ -173,6 +252,11 @@ class ChunkStream:
         self._executor = executor or default_executor()
         self._tasks = chunk_tasks(plan, chunk_bytes)
         self._window = window or 2 * self._executor._max_workers
+        # Reused buffers only where reuse will happen (more chunks than the window), as
+        # many as are in flight: the window, the chunk the consumer holds and one it may
+        # still be sending while it takes the next.
+        self._buffers = (ChunkBuffers(chunk_bytes, self._window + 2)
+                         if plan.total_bytes > self._window * chunk_bytes else None)
         self._pending: deque[Future[Chunk]] = deque()
         self.chunks_generated = 0
         self.closed = False
@@ -182,9 +266,8 @@ class ChunkStream:
             task = next(self._tasks, None)
             if task is None:
                 return
-            self._pending.append(
-                self._executor.submit(run_task, task, self.plan.spec.seed, self.with_stats)
-            )
+            self._pending.append(self._executor.submit(
+                run_task, task, self.plan.spec.seed, self.with_stats, self._buffers))
 
     def _next_future(self) -> Future[Chunk] | None:
         self._refill()

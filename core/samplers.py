@@ -76,9 +76,12 @@ class RandomSampler:
     whole_tensor = False
 
     def fill(
-        self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
+        self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool,
+        out: np.ndarray | None = None,
     ) -> Chunk:
-        return fill_random(self.transform, tensor.key(), start, count, dtype, with_stats)
+        """``out``: a buffer of ``count`` elements of ``dtype`` to fill (reused chunks)."""
+        return fill_random(self.transform, tensor.key(), start, count, dtype, with_stats,
+                           out=out)
 
 
 @dataclass(frozen=True)
