@@ -44,9 +44,10 @@ def test_a_consumer_that_drops_each_chunk_sees_the_fresh_bytes(shard, with_stats
     plan = build_plan(spec_of(LAYERS, shard=shard))
     want = expected_chunks(plan, with_stats)
     with ThreadPoolExecutor(2) as executor:
-        got = [(hashlib.sha256(chunk.buffer).digest(), chunk.moments)
-               for chunk in ChunkStream(plan, with_stats=with_stats, chunk_bytes=CHUNK_BYTES,
-                                        executor=executor, window=3)]
+        stream = ChunkStream(plan, with_stats=with_stats, chunk_bytes=CHUNK_BYTES,
+                             executor=executor, window=2)
+        got = [(hashlib.sha256(chunk.buffer).digest(), chunk.moments) for chunk in stream]
+    assert stream._buffers is not None and stream._buffers._buffers  # the pool was used
     assert len(got) == len(want)
     for index, ((digest, moments), (data, want_moments)) in enumerate(
             zip(got, want, strict=True)):
