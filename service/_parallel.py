@@ -23,6 +23,7 @@ from typing import Any
 from core import Limits, Spec, build_plan, header_bytes
 from core.plan import ITEMSIZE, Plan
 from core.report import layer_groups
+from core.report import plan_document as plan_document_of
 from core.writer import file_metadata
 from service._http import Response, Transport
 from service._multipart import MultipartReader
@@ -61,20 +62,21 @@ def balance(tensors: list[dict[str, Any]], groups: int) -> list[list[str]]:
 
 def full_header(payload: dict[str, Any], plan_document: dict[str, Any]) -> tuple[bytes, Plan]:
     """The header of the whole file, as the server would write it, and the local plan.
-    Raises ``ProtocolError`` if the server's plan disagrees with the local one (a server
-    of another release), so the caller can fall back to a single fetch."""
+    Raises ``ProtocolError`` if the server's plan document differs from the one this
+    client's engine makes (a server of another release: its header could differ), so
+    the caller can fall back to a single fetch."""
     plan = build_plan(Spec.model_validate(payload), _NO_LIMITS)
-    local = [(o.name, list(o.shape), o.plan.dtype) for o in plan.outputs]
-    remote = [(t["name"], list(t["shape"]), t["dtype"]) for t in plan_document["tensors"]]
-    if local != remote:
-        raise ProtocolError("the server's plan differs from this client's")
+    local = json.loads(json.dumps(plan_document_of(plan)))
+    provenance = {"weightinit_version", "file_bytes"}  # the version string's length
+    differing = sorted(key for key in set(local) | set(plan_document)
+                       if key not in provenance and local.get(key) != plan_document.get(key))
+    if differing:
+        raise ProtocolError(f"the server's plan differs from this client's in {differing}")
     metadata = file_metadata(plan)
     metadata["weightinit_version"] = str(plan_document.get("weightinit_version",
                                                            metadata["weightinit_version"]))
     header = header_bytes(plan, metadata)
-    if plan_document.get("file_bytes", len(header) + plan.total_bytes) != (
-        len(header) + plan.total_bytes
-    ):
+    if plan_document.get("file_bytes") != len(header) + plan.total_bytes:
         raise ProtocolError("the server's file size differs from this client's")
     return header, plan
 

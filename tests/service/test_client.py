@@ -329,3 +329,24 @@ def test_progress_bar_total_is_the_content_length(server: ServerProcess, referen
         client.init(SPEC, tmp_path / "m.safetensors", progress=True)
     size = reference.stat().st_size
     assert bars == [{"total": size, "n": size, "closed": True}]
+
+
+def test_parallel_falls_back_to_one_stream_when_the_servers_plan_differs(
+    server: ServerProcess, reference: Path, tmp_path: Path
+) -> None:
+    with Client(server.url) as real:
+        other_release = real.plan(SPEC)
+    other_release["tensors"][0]["expected_variance"] += 1.0  # another engine's statistics
+
+    def handler(scope: dict[str, Any], body: bytes) -> StubAnswer:
+        if scope["path"] == "/v1/plan":
+            return _json(200, other_release)
+        assert "select" not in json.loads(body)  # one stream, the whole file
+        return _file_answer(reference)
+
+    with StubServer(handler) as stub, Client(stub.url, parallel=3) as client, pytest.warns(
+        UserWarning, match="parallel fetch unavailable"
+    ):
+        client.init(SPEC, tmp_path / "m.safetensors")
+    assert (tmp_path / "m.safetensors").read_bytes() == reference.read_bytes()
+
