@@ -31,7 +31,7 @@ def write_file(
 ) -> Observer:
     """Generate the plan into ``path`` (atomically: a temporary file renamed at the end)."""
     target = Path(path)
-    observer = Observer()
+    observer = Observer(tensor_sha256=with_stats)  # per-tensor hashes only for a report
     stream = ChunkStream(plan, with_stats=with_stats, chunk_bytes=chunk_bytes)
     handle, temporary = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
     try:
