@@ -10,7 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import LimitError, SpecError
+from core.errors import LimitError, Loc, SpecError
+from core.keras_import import import_keras_model
 from core.layers import Expansion, TensorPlan
 from core.layers.generic import Repeat
 from core.spec import Shard, Spec
@@ -106,23 +107,41 @@ def _count_tensors(layers: list[Any], ctx: Expansion) -> tuple[int, int]:
     return tensors, parameters
 
 
-def expand(spec: Spec, limits: Limits) -> list[TensorPlan]:
-    """All tensors of the spec's model, in spec order, checked against the limits."""
-    if spec.keras_model is not None:
-        raise SpecError(("keras_model",), "keras_model import is not available in this version")
-    root = Expansion(spec.convention, spec.dtype, depth=-1, extras={"max_depth": limits.max_depth})
-    tensors, parameters = _count_tensors(spec.layers or [], root)
+def _check_totals(tensors: int, parameters: int, loc: Loc, limits: Limits) -> None:
     if tensors > limits.max_tensors:
-        raise LimitError(
-            ("layers",), f"{tensors} tensors, more than the limit {limits.max_tensors}"
-        )
+        raise LimitError(loc, f"{tensors} tensors, more than the limit {limits.max_tensors}")
     if parameters > limits.max_parameters:
         raise LimitError(
-            ("layers",), f"{parameters} parameters, more than the limit {limits.max_parameters}"
+            loc, f"{parameters} parameters, more than the limit {limits.max_parameters}"
         )
-    plans: list[TensorPlan] = []
-    for position, layer in enumerate(spec.layers or []):
-        plans.extend(layer.expand(root.child("", ("layers", position))))
+
+
+def _keras_model_plans(spec: Spec, limits: Limits, warnings: list[str]) -> list[TensorPlan]:
+    """The tensors of a ``keras_model`` (``core.keras_import``), checked against the limits."""
+    if spec.convention != "keras":
+        raise SpecError(
+            ("convention",),
+            "a keras_model comes out with Keras layouts and weight paths: set convention "
+            "to 'keras'",
+        )
+    plans = import_keras_model(spec.keras_model or {}, spec.dtype, limits.max_depth, warnings)
+    _check_totals(len(plans), sum(math.prod(p.shape) for p in plans), ("keras_model",), limits)
+    return plans
+
+
+def expand(spec: Spec, limits: Limits, warnings: list[str] | None = None) -> list[TensorPlan]:
+    """All tensors of the spec's model, in spec order, checked against the limits
+    (warnings, such as ignored Keras initializer seeds, are appended to ``warnings``)."""
+    if spec.keras_model is not None:
+        plans = _keras_model_plans(spec, limits, [] if warnings is None else warnings)
+    else:
+        root = Expansion(
+            spec.convention, spec.dtype, depth=-1, extras={"max_depth": limits.max_depth}
+        )
+        _check_totals(*_count_tensors(spec.layers or [], root), ("layers",), limits)
+        plans = []
+        for position, layer in enumerate(spec.layers or []):
+            plans.extend(layer.expand(root.child("", ("layers", position))))
     _check_names(plans, limits)
     _check_whole_tensors(plans, limits)
     return plans
@@ -194,7 +213,8 @@ def build_plan(spec: Spec, limits: Limits | None = None) -> Plan:
             ("shard", "rank"),
             f"rank {spec.shard.rank} is out of range for world_size {spec.shard.world_size}",
         )
-    plans = _select(expand(spec, limits), spec.select)
+    warnings: list[str] = []
+    plans = _select(expand(spec, limits, warnings), spec.select)
     # Widest dtype first (stable, so spec order within a dtype): every tensor then starts
     # at a multiple of its element size, as the official safetensors writer arranges.
     ordered = sorted(plans, key=lambda p: -ITEMSIZE[p.dtype])
@@ -205,4 +225,4 @@ def build_plan(spec: Spec, limits: Limits | None = None) -> Plan:
         output = OutputTensor(plan, shape, runs, offset)
         outputs.append(output)
         offset += output.nbytes
-    return Plan(spec, outputs, spec.spec_sha256())
+    return Plan(spec, outputs, spec.spec_sha256(), warnings)
