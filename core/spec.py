@@ -68,6 +68,14 @@ class Spec(BaseModel):
     )
     shard: Shard | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _keras_model_means_keras(cls, data: Any) -> Any:
+        # A Keras model only makes sense with Keras names and layouts: default to them.
+        if isinstance(data, dict) and "keras_model" in data and "convention" not in data:
+            return {**data, "convention": "keras"}
+        return data
+
     @model_validator(mode="after")
     def _one_model(self) -> Spec:
         if (self.layers is None) == (self.keras_model is None):

@@ -54,6 +54,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
             _print_json(report, args.report)
         return 0
     plan = build_plan(spec)
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     observer = write_file(plan, args.output, with_stats=bool(args.report))
     if args.report:
         _print_json(report_document(plan, observer), args.report)
