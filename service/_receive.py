@@ -25,6 +25,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from service._http import ProtocolError
+from service._prefault import Prefaulter, address_of
+
+PREFAULT = True  # fault destination pages in on a helper thread (off: for A/B benchmarks)
 
 CHUNK_BYTES = 8 << 20
 MAX_HEADER_BYTES = 100_000_000  # the safetensors loaders' own limit
@@ -103,12 +106,18 @@ class MemorySink:
     def __init__(self, nbytes: int) -> None:
         self.buffer = bytearray(nbytes)
         self._view = memoryview(self.buffer)
+        self._prefaulter = Prefaulter(address_of(self.buffer), nbytes) if PREFAULT else None
 
     def region(self, offset: int, nbytes: int) -> memoryview:
         return self._view[offset : offset + nbytes]
 
     def sha256(self) -> str:
         return hashlib.sha256(self._view).hexdigest()
+
+    def close(self) -> None:
+        """Stop faulting in pages (the buffer itself stays, for the arrays)."""
+        if self._prefaulter is not None:
+            self._prefaulter.stop()
 
 
 class FileSink:
@@ -126,6 +135,7 @@ class FileSink:
         self._fd = handle
         self._temporary = Path(name)
         self._map: mmap.mmap | None = None
+        self._prefaulter: Prefaulter | None = None
         try:
             os.ftruncate(self._fd, nbytes)
             _reserve(self._fd, nbytes)
@@ -135,6 +145,7 @@ class FileSink:
             self.abort()
             raise
         self._view = memoryview(self._map)
+        self._prefaulter = Prefaulter(address_of(self._map), nbytes) if PREFAULT else None
 
     def region(self, offset: int, nbytes: int) -> memoryview:
         return self._view[offset : offset + nbytes]
@@ -143,7 +154,12 @@ class FileSink:
         """sha256 of the file as written (read back through the mapping)."""
         return hashlib.sha256(self._view).hexdigest()
 
+    def close(self) -> None:
+        if self._prefaulter is not None:
+            self._prefaulter.stop()
+
     def _unmap(self) -> None:
+        self.close()
         if self._map is not None:
             self._view.release()
             self._map.close()

@@ -221,8 +221,7 @@ class Client:
                 _check_sha256(digest, report if side_report is None else side_report.result())
             return _finish(sink, layout, digest), report
         except BaseException:
-            if isinstance(sink, FileSink):
-                sink.abort()
+            _discard(sink)
             raise
 
     def _init_parallel(self, fetch: _Fetch, plan_document: dict[str, Any],
@@ -245,8 +244,7 @@ class Client:
                 _check_sha256(digest, side_report.result())
             return _finish(sink, parse_header(header), digest), report
         except BaseException:
-            if isinstance(sink, FileSink):
-                sink.abort()
+            _discard(sink)
             raise
         finally:
             bar.close()
@@ -298,8 +296,7 @@ def _receive(source: Source, length: int | None, fetch: _Fetch,
     except BaseException:
         if follower is not None:
             follower.cancel()
-        if isinstance(sink, FileSink):
-            sink.abort()
+        _discard(sink)
         raise
     finally:
         bar.close()
@@ -319,5 +316,14 @@ def _finish(sink: Sink, layout: Layout, digest: str | None) -> dict[str, Any]:
     if isinstance(sink, FileSink):
         written = sink.commit()
         return {"path": str(written), "bytes": layout.file_bytes, "file_sha256": digest}
+    sink.close()
     return arrays_from_buffer(sink.buffer, layout)
+
+
+def _discard(sink: Sink | None) -> None:
+    """After a failure: no file left behind, no helper thread left running."""
+    if isinstance(sink, FileSink):
+        sink.abort()
+    elif sink is not None:
+        sink.close()
 

@@ -11,6 +11,7 @@ import pytest
 from service._http import error_from_response, retry_after_seconds
 from service._multipart import MultipartReader
 from service._parallel import balance, tensor_bytes
+from service._prefault import MIN_BYTES, Prefaulter, address_of
 from service.client import WeightinitError
 
 BOUNDARY = "b0undary-7f3a"
@@ -120,3 +121,15 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
     assert retry_after_seconds(None) is None
     later = email.utils.formatdate(time.time() + 3600, usegmt=True)
     assert 3000 < retry_after_seconds(later) <= 3600
+
+
+def test_prefaulting_never_changes_the_contents() -> None:
+    # The reader may already have written where the helper populates: contents must stay.
+    pattern = bytes(range(251)) * (MIN_BYTES // 251 + 1)
+    buffer = bytearray(pattern)
+    prefaulter = Prefaulter(address_of(buffer), len(buffer))
+    if prefaulter._thread is not None:  # Linux 5.14+; elsewhere it does nothing
+        prefaulter._thread.join(timeout=60)
+    prefaulter.stop()
+    assert buffer == pattern
+
