@@ -7,14 +7,15 @@
     spec = spec_from_module(model, seed=1234)   # torch convention, names = state_dict keys
     load_into(model, client.init(spec))         # strict: every key, nothing extra
 
-torch is imported only by these functions' callers' modules: weightinit itself does not
+torch is imported only where these functions are called: weightinit itself does not
 depend on it. Every module type the spec language has (Linear, Conv*/ConvTranspose*,
 Embedding/EmbeddingBag, LayerNorm, RMSNorm, BatchNorm*/InstanceNorm*, GroupNorm, LSTM,
-GRU, MultiheadAttention) becomes its layer with torch's own defaults; containers are
-walked. A module that holds parameters (or persistent buffers) of its own but has no
-layer type is an error naming it, unless ``fallback="tensor"``, which writes each such
-tensor as an explicit ``tensor`` layer with ``fallback_init``. Tied parameters (GPT-2's
-``lm_head.weight`` is ``wte.weight``) are generated once and loaded under every name.
+GRU, MultiheadAttention, and PReLU as a constant ``tensor``) becomes its layer with
+torch's own defaults; containers are walked. A module that holds parameters (or
+persistent buffers) of its own but has no layer type is an error naming it, unless
+``fallback="tensor"``, which writes each such tensor as an explicit ``tensor`` layer
+with ``fallback_init``. Tied parameters (GPT-2's ``lm_head.weight`` is ``wte.weight``)
+are generated once and loaded under every name.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ def _layer(module: Any, name: str) -> dict[str, Any] | None:
         if isinstance(module, nn.LSTM) and module.proj_size:
             layer["proj_size"] = module.proj_size
         return layer
+    if isinstance(module, nn.PReLU):  # reset_parameters: the constant it was made with
+        return {"type": "tensor", "name": f"{name}.weight", "shape": [module.num_parameters],
+                "init": {"name": "constant", "value": float(module.init)}}
     if isinstance(module, nn.MultiheadAttention):
         return {"type": "multihead_attention", "name": name, "embed_dim": module.embed_dim,
                 "num_heads": module.num_heads, "bias": module.in_proj_bias is not None,

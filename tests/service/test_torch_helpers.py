@@ -43,6 +43,7 @@ class Everything(nn.Module):
         self.mha_kv = nn.MultiheadAttention(8, 2, kdim=6, vdim=5, add_bias_kv=True,
                                             bias=False)
         self.block = nn.TransformerEncoderLayer(8, 2, 16)
+        self.act = nn.PReLU(8, init=0.3)
         self.low = nn.Linear(8, 4).to(torch.bfloat16)
         self.head = nn.Linear(8, 50, bias=False)
         self.head.weight = self.emb.weight
@@ -90,6 +91,7 @@ def test_load_into_is_strict_and_keeps_ties(tmp_path: Path) -> None:
     assert model.convs[0].weight.detach().numpy().tobytes() == expected[
         "convs.0.weight"].tobytes()
     assert torch.equal(model.emb.weight[0], torch.zeros(8))  # padding row
+    assert torch.equal(model.act.weight, torch.full((8,), 0.3))  # PReLU's own constant
 
 
 def test_load_into_a_meta_module_assigns_and_reties(tmp_path: Path) -> None:
