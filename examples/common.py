@@ -16,8 +16,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parse_args(description: str, *, keras: bool = False) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
+    if keras:
+        parser.add_argument("--from-model", action="store_true",
+                            help="send the model's to_json() (keras_model) instead of the spec")
     parser.add_argument("--server", default=os.environ.get("WEIGHTINIT_URL",
                                                            "http://127.0.0.1:8000"))
     parser.add_argument("--token", default=os.environ.get("WEIGHTINIT_TOKEN"))

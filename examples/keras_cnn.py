@@ -1,10 +1,11 @@
 """A Keras 3 CNN (torch backend) whose weights come from a weightinit server.
 
-    python examples/keras_cnn.py --server http://127.0.0.1:8000
+    python examples/keras_cnn.py --server http://127.0.0.1:8000 [--from-model]
 
 keras_cnn.json uses the keras convention: kernels (kh, kw, in, out), names that are
 Keras weight paths (``conv1/kernel``, ``bn1/moving_variance``) and Keras' own defaults
-(glorot_uniform kernels, zero biases), with Keras' truncated ``he_normal`` for conv2.
+(glorot_uniform kernels, zero biases), with Keras' truncated ``he_normal`` for conv2, as
+the model declares it (so ``--from-model``, which sends the model itself, agrees).
 The model is a Sequential named ``cnn`` built with ``keras.Input``, so its paths read
 ``cnn/conv1/kernel``: ``assign_into`` matches them either way.
 """
@@ -20,7 +21,7 @@ import numpy as np
 from common import load_spec, parse_args
 
 from service.client import Client
-from service.keras_helpers import assign_into
+from service.keras_helpers import assign_into, spec_from_model
 
 
 def build_model() -> keras.Model:
@@ -29,16 +30,18 @@ def build_model() -> keras.Model:
         keras.Input((28, 28, 1)),
         layers.Conv2D(32, 3, name="conv1"), layers.BatchNormalization(name="bn1"),
         layers.ReLU(), layers.MaxPooling2D(),
-        layers.Conv2D(64, 3, name="conv2"), layers.BatchNormalization(name="bn2"),
+        layers.Conv2D(64, 3, name="conv2", kernel_initializer="he_normal"),
+        layers.BatchNormalization(name="bn2"),
         layers.ReLU(), layers.MaxPooling2D(),
         layers.Flatten(), layers.Dense(10, name="head"),
     ], name="cnn")
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
-    spec = load_spec("keras_cnn")
+    args = parse_args(__doc__.splitlines()[0], keras=True)
     model = build_model()
+    # The spec file, or the model itself: the server reads its layers and initializers.
+    spec = spec_from_model(model, seed=1234) if args.from_model else load_spec("keras_cnn")
     with Client(args.server, token=args.token) as client:
         if args.output:
             client.init(spec, args.output, progress=True)

@@ -1,7 +1,7 @@
 """A Keras 3 text model (torch backend): Embedding, a bidirectional LSTM and a GRU, with
 weights from a weightinit server.
 
-    python examples/keras_lstm.py --server http://127.0.0.1:8000
+    python examples/keras_lstm.py --server http://127.0.0.1:8000 [--from-model]
 
 keras_lstm.json gives Keras' own defaults: embeddings U(-0.05, 0.05), kernels
 glorot_uniform, recurrent kernels orthogonal, biases zero except the LSTM forget gate at
@@ -21,7 +21,7 @@ import numpy as np
 from common import load_spec, parse_args
 
 from service.client import Client
-from service.keras_helpers import assign_into
+from service.keras_helpers import assign_into, spec_from_model
 
 
 def build_model() -> keras.Model:
@@ -37,9 +37,10 @@ def build_model() -> keras.Model:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
-    spec = load_spec("keras_lstm")
+    args = parse_args(__doc__.splitlines()[0], keras=True)
     model = build_model()
+    # The spec file, or the model itself: the server reads its layers and initializers.
+    spec = spec_from_model(model, seed=1234) if args.from_model else load_spec("keras_lstm")
     with Client(args.server, token=args.token) as client:
         if args.output:
             client.init(spec, args.output, progress=True)

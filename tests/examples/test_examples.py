@@ -57,13 +57,22 @@ def test_torch_cnn_spec_from_a_meta_module(server: ServerProcess) -> None:
     assert line.startswith("torch_cnn: loaded 14 tensors on cpu, logits (2, 10)")
 
 
-def test_keras_cnn_assigns_every_weight(server: ServerProcess) -> None:
-    line = run_example("keras_cnn", server)
+# Each Keras example runs twice: with its spec file, and sending the model's to_json()
+# (keras_model), whose weight paths lack the Python-built model's prefixes.
+KERAS_SOURCES = pytest.mark.parametrize("source", [(), ("--from-model",)],
+                                        ids=["spec-file", "keras-model"])
+
+
+@KERAS_SOURCES
+def test_keras_cnn_assigns_every_weight(server: ServerProcess, source: tuple[str, ...]) -> None:
+    line = run_example("keras_cnn", server, *source)
     assert line.startswith("keras_cnn: assigned 14 weights, logits (2, 10)")
 
 
-def test_keras_lstm_keeps_the_forget_gate_bias(server: ServerProcess) -> None:
-    line = run_example("keras_lstm", server)
+@KERAS_SOURCES
+def test_keras_lstm_keeps_the_forget_gate_bias(server: ServerProcess,
+                                               source: tuple[str, ...]) -> None:
+    line = run_example("keras_lstm", server, *source)
     assert line.startswith("keras_lstm: assigned 12 weights, scores (2, 1)")
     assert line.endswith("forget-gate bias all one: True")
 
