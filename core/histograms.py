@@ -20,6 +20,9 @@ from core.initializers import ResolvedInit
 from core.samplers import ConstantSampler, OrthogonalSampler, RandomSampler
 
 CURVE_POINTS = 201
+# A value range narrower than this has no drawable density: 1 / width (per bin, too)
+# overflows to infinity, which JSON cannot carry. Such a uniform is drawn as a constant.
+NARROWEST_RANGE = 1e-300
 
 
 def _normal_cdf(x: np.ndarray, mean: float, std: float) -> np.ndarray:
@@ -44,6 +47,8 @@ def theoretical(init: ResolvedInit) -> dict[str, Any]:
         }[t.kind]
         if t.kind == "normal" and t.std == 0.0:
             return {"kind": "constant", "value": t.mean, "approximate": False}
+        if t.kind == "uniform" and not t.high - t.low >= NARROWEST_RANGE:
+            return {"kind": "constant", "value": t.low, "approximate": False}
         return {"kind": t.kind, **params, "approximate": False}
     if isinstance(sampler, ConstantSampler):
         return {"kind": "constant", "value": sampler.value, "approximate": False}
@@ -89,7 +94,7 @@ def _range(values: np.ndarray, dist: dict[str, Any]) -> tuple[float, float]:
         low, high = min(low, dist["low"]), max(high, dist["high"])
     elif dist["kind"] == "truncated_normal":
         low, high = min(low, dist["a"]), max(high, dist["b"])
-    if high <= low:  # a constant: one narrow bin around it
+    if not high - low >= NARROWEST_RANGE:  # a constant: one narrow bin around it
         pad = 1e-3 * max(1.0, abs(low))
         low, high = low - pad, high + pad
     return low, high

@@ -265,7 +265,10 @@ def _normalise(value: Any) -> Any:
     if isinstance(value, str):
         return _KERAS_ALIASES.get(value, {"name": value})
     if isinstance(value, dict) and "class_name" in value and "name" not in value:
-        return from_keras_config(value)
+        try:
+            return from_keras_config(value)
+        except (TypeError, OverflowError) as error:  # e.g. a list as class_name: a 422
+            raise ValueError(f"not a Keras initializer config: {error}") from None
     return value
 
 

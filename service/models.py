@@ -48,8 +48,8 @@ class PlanTensor(BaseModel):
     shape: list[int] = Field(description="shape in the file (a shard's shape when sharded)")
     dtype: str
     initializer: dict[str, Any] = Field(description="resolved: name and every parameter")
-    fan_in: int
-    fan_out: int
+    fan_in: int | None = Field(description="null where the convention defines none (torch 1-D)")
+    fan_out: int | None = Field(description="null where the convention defines none (torch 1-D)")
     expected_mean: float
     expected_variance: float
     full_shape: list[int] | None = Field(None, description="the whole tensor's, if sharded")

@@ -76,15 +76,21 @@ class RunningServer:
                 self.process.wait(timeout=10)
 
 
-def start_server(workers: int = 1, **settings: str) -> RunningServer:
-    """``weightinit serve`` on a free loopback port; returns once /healthz answers 200."""
-    port = free_port()
+def start_server(workers: int = 1, port: int | None = None, log_path: Path | None = None,
+                 **settings: str) -> RunningServer:
+    """``weightinit serve`` on loopback (a free port unless ``port`` is given, e.g. to
+    restart on the same one); returns once /healthz answers 200. ``log_path`` gets the
+    server's stdout and stderr (its log lines)."""
+    port = port or free_port()
     env = {**os.environ, "WEIGHTINIT_LOG_LEVEL": "warning"}
     env.update({f"WEIGHTINIT_{k.upper()}": v for k, v in settings.items()})
+    output = open(log_path, "ab") if log_path is not None else None  # noqa: SIM115
     process = subprocess.Popen(
         [*weightinit_command(), "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers)], env=env,
+         "--workers", str(workers)], env=env, stdout=output, stderr=output,
     )
+    if output is not None:
+        output.close()  # the child has its own copy
     running = RunningServer(process, port)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
