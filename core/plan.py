@@ -88,32 +88,49 @@ class Plan:
         return sum(t.nbytes for t in self.outputs)
 
 
-def _count_tensors(layers: list[Any], ctx: Expansion) -> tuple[int, int]:
-    """(tensors, parameters) of some layers without expanding repeats: limits come first."""
-    tensors = parameters = 0
+# What every tensor adds to the safetensors header besides its name (twice: its entry and
+# its expected statistics) and its layer's path: at least this many bytes of JSON.
+HEADER_BYTES_PER_TENSOR = 128
+
+
+def _count_tensors(layers: list[Any], ctx: Expansion) -> tuple[int, int, int]:
+    """(tensors, parameters, a lower bound of their safetensors header bytes) of some layers
+    without expanding repeats: limits come first."""
+    tensors = parameters = header = 0
     for position, layer in enumerate(layers):
         child = ctx.child("", ("layers", position))
         if isinstance(layer, Repeat):
             limit = int(ctx.extras["max_depth"])
             if child.depth >= limit:
                 raise SpecError((*child.loc, "layers"), f"repeat nesting deeper than {limit}")
-            inner_tensors, inner_params = _count_tensors(layer.layers, child)
+            inner_tensors, inner_params, inner_header = _count_tensors(layer.layers, child)
             tensors += layer.count * inner_tensors
             parameters += layer.count * inner_params
+            # Each copy prefixes names and layer paths with "name.i." / "name_i/".
+            prefix = len(layer.name.encode()) + 3
+            header += layer.count * (inner_header + 3 * prefix * inner_tensors)
         else:
             plans = layer.expand(child)
             tensors += len(plans)
             parameters += sum(math.prod(p.shape) for p in plans)
-    return tensors, parameters
+            header += sum(2 * len(p.name.encode()) + len(p.layer.encode())
+                          + HEADER_BYTES_PER_TENSOR for p in plans)
+    return tensors, parameters, header
 
 
-def _check_totals(tensors: int, parameters: int, loc: Loc, limits: Limits) -> None:
+def _check_totals(tensors: int, parameters: int, loc: Loc, limits: Limits,
+                  header_bytes: int = 0) -> None:
+    from core.writer import MAX_HEADER_BYTES  # core.writer imports this module
+
     if tensors > limits.max_tensors:
         raise LimitError(loc, f"{tensors} tensors, more than the limit {limits.max_tensors}")
     if parameters > limits.max_parameters:
         raise LimitError(
             loc, f"{parameters} parameters, more than the limit {limits.max_parameters}"
         )
+    if header_bytes > MAX_HEADER_BYTES:  # long names: refused before they are all made
+        raise LimitError(loc, f"the safetensors header would take over {header_bytes} "
+                         f"bytes, more than the limit {MAX_HEADER_BYTES}")
 
 
 def _keras_model_plans(spec: Spec, limits: Limits, warnings: list[str]) -> list[TensorPlan]:
@@ -138,7 +155,8 @@ def expand(spec: Spec, limits: Limits, warnings: list[str] | None = None) -> lis
         root = Expansion(
             spec.convention, spec.dtype, depth=-1, extras={"max_depth": limits.max_depth}
         )
-        _check_totals(*_count_tensors(spec.layers or [], root), ("layers",), limits)
+        tensors, parameters, header = _count_tensors(spec.layers or [], root)
+        _check_totals(tensors, parameters, ("layers",), limits, header)
         plans = []
         for position, layer in enumerate(spec.layers or []):
             plans.extend(layer.expand(root.child("", ("layers", position))))

@@ -59,12 +59,13 @@ class Spec(BaseModel):
     convention: Literal["torch", "keras"] = "torch"
     dtype: DType = "float32"
     algorithm: Literal["v1"] = Field("v1", description="bytes of a released version never change")
-    layers: list[Layer] | None = None
+    # fail_fast: a hostile list of 100 000 bad items is one error, not 100 000.
+    layers: Annotated[list[Layer], Field(fail_fast=True)] | None = None
     keras_model: dict[str, Any] | None = Field(
         None, description="a Keras model's to_json() object, instead of layers"
     )
     select: list[Annotated[str, Field(min_length=1)]] | None = Field(
-        None, description="only these tensors, by full name"
+        None, description="only these tensors, by full name", fail_fast=True
     )
     shard: Shard | None = None
 

@@ -90,10 +90,13 @@ def error_response(
                     media_type="application/json")
 
 
+_ABSENT = object()  # past the end of the body (or no body to follow)
+
+
 def _follow(loc: Sequence[Any], body: Any) -> tuple[Loc, Any]:
     """``loc`` without the union tags that are not keys of the body, and the node there."""
     path: Loc = []
-    node = body
+    node = _ABSENT if body is None else body
     for part in loc:
         if isinstance(node, dict) and isinstance(part, str) and part not in node and part in (
             node.get("type"), node.get("name"), node.get("class_name")
@@ -101,14 +104,16 @@ def _follow(loc: Sequence[Any], body: Any) -> tuple[Loc, Any]:
             continue  # a discriminator tag, not a field
         if isinstance(node, str) and part == node:
             continue  # an initializer given by name: pydantic adds the name as a tag
+        if isinstance(part, str) and not isinstance(node, dict) and node is not _ABSENT:
+            continue  # a union member's tag on a value (``constrained-int``, ``list[...]``)
         path.append(part)
         if isinstance(node, dict) and isinstance(part, str):
-            node = node.get(part)
+            node = node.get(part, _ABSENT)
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
         else:
-            node = None
-    return path, node
+            node = _ABSENT
+    return path, (None if node is _ABSENT else node)
 
 
 def validation_details(errors: Sequence[dict[str, Any]], raw_body: bytes | None) -> list[dict]:

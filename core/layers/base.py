@@ -23,6 +23,9 @@ DType = Literal["float32", "float16", "bfloat16", "float64"]
 StoredDType = Literal["float32", "float16", "bfloat16", "float64", "int64"]
 Size = Annotated[StrictInt, Field(ge=1, description="a positive integer size")]
 Count = Annotated[StrictInt, Field(ge=0)]
+# A shape's sizes: at most 8, and validation stops at the first bad one, so a hostile
+# list of 100 000 items costs one error, not 100 000 (fail_fast).
+Dims = Annotated[list[Size], Field(max_length=8, fail_fast=True)]
 LayerName = Annotated[
     str,
     Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_\-.:/]+$",

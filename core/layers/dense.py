@@ -14,7 +14,7 @@ from pydantic import Field
 
 from core.fans import conv_shape, dense_shape
 from core.initializer_params import GlorotUniform, TorchDefault, Zeros
-from core.layers.base import Expansion, InitField, LayerBase, Size, TensorPlan, check
+from core.layers.base import Dims, Expansion, InitField, LayerBase, Size, TensorPlan, check
 
 _TORCH_DEFAULT = TorchDefault()
 _GLOROT = GlorotUniform()
@@ -67,7 +67,7 @@ class Conv(LayerBase):
     type: Literal["conv1d", "conv2d", "conv3d"]
     in_channels: Size
     out_channels: Size
-    kernel_size: Size | list[Size]
+    kernel_size: Size | Dims
     groups: Size = 1
     bias: bool = True
     transposed: bool = False

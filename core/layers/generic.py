@@ -10,6 +10,7 @@ from core.fans import explicit_fans
 from core.initializer_params import InitializerParams
 from core.layers.base import (
     Count,
+    Dims,
     Expansion,
     LayerBase,
     LayerName,
@@ -27,7 +28,7 @@ class TensorLayer(LayerBase):
 
     type: Literal["tensor"] = "tensor"
     name: Annotated[LayerName, Field(description="the tensor's full name, e.g. lm_head.weight")]
-    shape: Annotated[list[Size], Field(max_length=8)]
+    shape: Dims
     init: InitializerParams
     fan_in: Size | None = Field(None, description="overrides the fan computed from the shape")
     fan_out: Size | None = Field(None, description="overrides the fan computed from the shape")
@@ -52,7 +53,7 @@ class Repeat(LayerBase):
 
     type: Literal["repeat"] = "repeat"
     count: Count
-    layers: list[Layer]
+    layers: Annotated[list[Layer], Field(fail_fast=True)]  # first bad layer only
 
     def expand(self, ctx: Expansion) -> list[TensorPlan]:
         limit = int(ctx.extras.get("max_depth", 16))

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from core.layers.base import Expansion, InitField, LayerBase, Size, TensorPlan, check
+from core.layers.base import Dims, Expansion, InitField, LayerBase, Size, TensorPlan, check
 from core.layers.tensors import ONES, ZEROS
 
 _IGNORED = Field(None, description="accepted and ignored: it does not change weights")
@@ -62,7 +62,7 @@ class LayerNorm(LayerBase):
     ``normalized_shape`` (Keras: ``axis`` the last ``len(normalized_shape)`` axes)."""
 
     type: Literal["layer_norm"] = "layer_norm"
-    normalized_shape: Size | list[Size]
+    normalized_shape: Size | Dims
     elementwise_affine: bool = True
     bias: bool = Field(True, description="with a shift (torch bias, Keras center)")
     eps: Any = _IGNORED
@@ -83,7 +83,7 @@ class RMSNorm(LayerBase):
     """torch ``nn.RMSNorm`` (``weight``) / Keras ``RMSNormalization`` (``scale``)."""
 
     type: Literal["rms_norm"] = "rms_norm"
-    normalized_shape: Size | list[Size]
+    normalized_shape: Size | Dims
     elementwise_affine: bool = True
     eps: Any = _IGNORED
     weight_init: InitField = None
