@@ -64,7 +64,8 @@ class Spec(BaseModel):
     keras_model: dict[str, Any] | None = Field(
         None, description="a Keras model's to_json() object, instead of layers"
     )
-    select: list[Annotated[str, Field(min_length=1)]] | None = Field(
+    # Names are at most Limits.max_name_bytes (1024) long; longer ones cannot match.
+    select: list[Annotated[str, Field(min_length=1, max_length=4096)]] | None = Field(
         None, description="only these tensors, by full name", fail_fast=True
     )
     shard: Shard | None = None
