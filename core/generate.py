@@ -134,6 +134,14 @@ class ChunkBuffers:
     def _references(self, index: int) -> int:
         return sys.getrefcount(self._buffers[index])
 
+    def release(self) -> None:
+        """Drop the pool's buffers (chunks still alive keep theirs). Called when the stream
+        closes: the stream sits in reference cycles (futures, tasks), so waiting for it to
+        be collected kept every finished stream's buffers until the next GC pass (4 large
+        streams at a time: server peak RSS 1.2 GB instead of 0.3 GB)."""
+        with self._lock:
+            self._buffers.clear()
+
     def take(self, nbytes: int) -> np.ndarray:
         """A ``uint8`` array of at least ``nbytes`` that no chunk alive is using."""
         if nbytes > self.buffer_bytes:
@@ -296,3 +304,5 @@ class ChunkStream:
         self.closed = True
         while self._pending:
             self._pending.popleft().cancel()
+        if self._buffers is not None:
+            self._buffers.release()
