@@ -6,7 +6,7 @@ Allocates every tensor of the recipe (``specs.torch_recipe``), fills it with the
 ``torch.nn.init`` function a user would call, and writes the dict with
 ``safetensors.torch.save_file``. Prints one JSON line: ``init_s``, ``save_s`` (timed from
 the first allocation, after torch is imported; interpreter start-up is not counted), the
-parameter count and torch's intra-op thread count. Only torch and safetensors are
+parameter count, torch's intra-op thread count and the peak RSS. Only torch and safetensors are
 imported, so the child's peak RSS is torch's own.
 """
 
@@ -16,6 +16,15 @@ import json
 import sys
 import time
 from pathlib import Path
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS since its ``exec`` (``VmHWM``; ``ru_maxrss`` would carry
+    over the parent's peak from before the fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main(recipe_path: str, out_path: str) -> int:
@@ -35,7 +44,7 @@ def main(recipe_path: str, out_path: str) -> int:
     print(json.dumps({"init_s": initialized - start, "save_s": saved - initialized,
                       "total_s": saved - start,
                       "parameters": sum(t.numel() for t in tensors.values()),
-                      "threads": torch.get_num_threads()}))
+                      "threads": torch.get_num_threads(), "peak_rss_mib": peak_rss_mib()}))
     return 0
 
 

@@ -190,9 +190,11 @@ def render_markdown(samples: Samples, meta: dict[str, Any]) -> str:
     parts = [
         f"Measured {meta['date']} on {meta['cpus']} cores ({meta['cpu_model']}), "
         f"files written to {meta.get('files_fs', '?')}, "
-        f"{meta['runs']} interleaved runs{' (QUICK MODE, small sizes)' if meta['quick'] else ''}"
+        f"{meta['runs']} interleaved run(s){' (QUICK MODE, small sizes)' if meta['quick'] else ''}"
         f"; load average {load['start']:.2f} at the start, {load['max']:.2f} at most between "
-        f"runs, {load['end']:.2f} at the end. Figures are medians with (min-max).",
+        f"runs, {load['end']:.2f} at the end (after each run: "
+        f"{', '.join(f'{v:.1f}' for v in load['per_run'])}). Figures are medians with "
+        "(min-max).",
         "### End to end, seconds per file\n\n" + _seconds_table(samples, streamed),
         "### Rates\n\n" + _rates_table(samples, streamed),
         "### Limits\n\n" + _limits_table(samples, models["llama_bf16"]["bytes"]),

@@ -157,19 +157,14 @@ def http_peak_rss(server: Server, body: bytes, poll_s: float = 0.05) -> dict[str
 # --- the torch peer ----------------------------------------------------------------------
 
 def torch_peer(recipe_path: Path, out_path: Path) -> dict[str, float]:
-    """Run ``peer_torch.py`` in a child; its timings plus its peak RSS (``wait4``)."""
-    child = subprocess.Popen([sys.executable, str(HERE / "peer_torch.py"), str(recipe_path),
-                              str(out_path)], stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
+    """Run ``peer_torch.py`` in a child; its timings and peak RSS (its own ``VmHWM``)."""
+    result = subprocess.run([sys.executable, str(HERE / "peer_torch.py"), str(recipe_path),
+                             str(out_path)], stdout=subprocess.PIPE, text=True, check=False)
     out_path.unlink(missing_ok=True)
-    if child.returncode:
-        raise RuntimeError(f"torch peer failed with exit code {child.returncode}")
-    figures: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    if result.returncode:
+        raise RuntimeError(f"torch peer failed with exit code {result.returncode}")
+    figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     figures["seconds"] = figures.pop("total_s")
-    figures["peak_rss_mib"] = usage.ru_maxrss / 1024
     return figures
 
 
