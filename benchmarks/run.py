@@ -180,7 +180,7 @@ class Benchmark:
         cases["limit_memcpy"] = lambda: limits.MemcpyBuffers(nbytes).copy()
         cases["limit_http"] = self.ceiling.stream
         for transport in self.transports:
-            cases[f"transport:{transport.label}"] = transport.stream
+            cases[f"transport:{transport.label}"] = lambda t=transport: t.stream(times=4)
         plan_spec = transformer_spec(32)
         cases["latency_plan"] = lambda: self._latency("/v1/plan", plan_spec, run, True)
         cases["latency_plan_cached"] = lambda: self._latency("/v1/plan", plan_spec, run, False)

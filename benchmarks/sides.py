@@ -29,6 +29,13 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # --- processes ---------------------------------------------------------------------------
 
+def remove_file(path: Path) -> None:
+    """Delete a written file and flush what the kernel still had to write (untimed), so
+    the next measurement does not share the machine with the write-back."""
+    path.unlink(missing_ok=True)
+    os.sync()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, all threads (``/proc/<pid>/stat``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -119,7 +126,7 @@ def http_stream(server: Server, body: bytes, *, out_path: Path | None = None,
     else:
         with open(out_path, "wb", buffering=0) as handle:
             figures = fetch(server.port, body, accept=accept, out=handle)
-        out_path.unlink()
+        remove_file(out_path)
     figures["server_cpu_s"] = cpu_seconds(server.pid) - cpu_before
     return figures
 
@@ -160,7 +167,7 @@ def torch_peer(recipe_path: Path, out_path: Path) -> dict[str, float]:
     """Run ``peer_torch.py`` in a child; its timings and peak RSS (its own ``VmHWM``)."""
     result = subprocess.run([sys.executable, str(HERE / "peer_torch.py"), str(recipe_path),
                              str(out_path)], stdout=subprocess.PIPE, text=True, check=False)
-    out_path.unlink(missing_ok=True)
+    remove_file(out_path)
     if result.returncode:
         raise RuntimeError(f"torch peer failed with exit code {result.returncode}")
     figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -175,7 +182,7 @@ def engine_file(plan: Plan, out_path: Path) -> dict[str, float]:
     start = time.perf_counter()
     write_file(plan, out_path)
     seconds = time.perf_counter() - start
-    out_path.unlink()
+    remove_file(out_path)
     return {"seconds": seconds, "bytes": plan.total_bytes}
 
 
