@@ -10,8 +10,9 @@ machine noise falls on all sides alike: the torch peer (``torch.nn.init`` +
 to a file), the engine alone, the limits (raw bits on all cores, memcpy, uvicorn's
 ceiling), the server's peak RSS, latencies, 1 vs 2 workers and the cost of statistics.
 Prints the table of medians (min-max) with the ratios against the issue's targets, writes
-the raw figures to ``benchmarks/results/<date>[-quick].json`` and, for a full run, the
-table into ``benchmarks/README.md`` between its ``results`` markers.
+the raw figures to ``benchmarks/results/<date>.json`` (``quick-latest.json`` for
+``--quick``) and, for a full run, the table into ``benchmarks/README.md`` between its
+``results`` markers.
 """
 
 from __future__ import annotations
@@ -243,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     table = render_markdown(samples, meta)
     print(table)
     RESULTS.mkdir(exist_ok=True)
-    stamp = meta["date"].replace(":", "")
-    (RESULTS / f"{stamp}{'-quick' if args.quick else ''}.json").write_text(
+    stamp = "quick-latest" if args.quick else meta["date"].replace(":", "")  # CI overwrites
+    (RESULTS / f"{stamp}.json").write_text(
         json.dumps({"meta": meta, "samples": samples}, indent=1))
     if not args.quick and not args.no_readme:
         write_readme(table)
