@@ -1,4 +1,4 @@
-"""What every example shares: its command line and its spec file.
+"""What every example shares: its command line, its spec file, and fetching the weights.
 
     python examples/torch_mlp.py --server http://127.0.0.1:8000 [--token T] [--output F]
 
@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+from service.client import Client
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,3 +33,14 @@ def parse_args(description: str, *, keras: bool = False) -> argparse.Namespace:
 def load_spec(name: str) -> dict[str, Any]:
     """The spec JSON that sits beside the example (``name``.json)."""
     return json.loads((HERE / f"{name}.json").read_text())
+
+
+def fetch_weights(args: argparse.Namespace, spec: dict[str, Any]) -> Any:
+    """The spec's weights from the server: written to ``--output`` (with a progress bar)
+    and returned as that path, or, without ``--output``, returned as arrays in memory.
+    ``examples/torch_mlp.py`` spells the same calls out."""
+    with Client(args.server, token=args.token) as client:
+        if args.output:
+            client.init(spec, args.output, progress=True)
+            return args.output
+        return client.init(spec)

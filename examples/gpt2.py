@@ -17,10 +17,9 @@ from __future__ import annotations
 import math
 
 import torch
-from common import load_spec, parse_args
+from common import fetch_weights, load_spec, parse_args
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from service.client import Client
 from service.torch_helpers import load_into
 
 CONFIG = GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, n_positions=128,
@@ -31,12 +30,7 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     spec = load_spec("gpt2")
     model = GPT2LMHeadModel(CONFIG)
-    with Client(args.server, token=args.token) as client:
-        if args.output:
-            client.init(spec, args.output, progress=True)
-            weights = args.output
-        else:
-            weights = client.init(spec)
+    weights = fetch_weights(args, spec)
     load_into(model, weights)  # load_state_dict(strict=True), lm_head tied
     if model.lm_head.weight is not model.transformer.wte.weight:
         raise SystemExit("lm_head.weight is no longer tied to transformer.wte.weight")

@@ -18,9 +18,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras  # imported after KERAS_BACKEND is chosen
 import numpy as np
-from common import load_spec, parse_args
+from common import fetch_weights, load_spec, parse_args
 
-from service.client import Client
 from service.keras_helpers import assign_into, spec_from_model
 
 
@@ -42,12 +41,7 @@ def main() -> None:
     model = build_model()
     # The spec file, or the model itself: the server reads its layers and initializers.
     spec = spec_from_model(model, seed=1234) if args.from_model else load_spec("keras_cnn")
-    with Client(args.server, token=args.token) as client:
-        if args.output:
-            client.init(spec, args.output, progress=True)
-            weights = args.output
-        else:
-            weights = client.init(spec)
+    weights = fetch_weights(args, spec)
     matched = assign_into(model, weights)  # strict: every weight, every tensor
     logits = model.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0)
     kernel = model.get_layer("conv2").kernel.numpy()

@@ -18,9 +18,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras  # imported after KERAS_BACKEND is chosen
 import numpy as np
-from common import load_spec, parse_args
+from common import fetch_weights, load_spec, parse_args
 
-from service.client import Client
 from service.keras_helpers import assign_into, spec_from_model
 
 
@@ -41,12 +40,7 @@ def main() -> None:
     model = build_model()
     # The spec file, or the model itself: the server reads its layers and initializers.
     spec = spec_from_model(model, seed=1234) if args.from_model else load_spec("keras_lstm")
-    with Client(args.server, token=args.token) as client:
-        if args.output:
-            client.init(spec, args.output, progress=True)
-            weights = args.output
-        else:
-            weights = client.init(spec)
+    weights = fetch_weights(args, spec)
     matched = assign_into(model, weights)
     scores = model.predict(np.zeros((2, 20), np.int32), verbose=0)
     bias = model.get_layer("encoder").forward_layer.cell.bias.numpy()

@@ -14,10 +14,9 @@ they are not weights and ``load_state_dict(strict=True)`` does not ask for them.
 from __future__ import annotations
 
 import torch
-from common import load_spec, parse_args
+from common import fetch_weights, load_spec, parse_args
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from service.client import Client
 from service.torch_helpers import load_into
 
 CONFIG = LlamaConfig(hidden_size=64, intermediate_size=176, num_hidden_layers=2,
@@ -29,12 +28,7 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     spec = load_spec("llama")
     model = LlamaForCausalLM(CONFIG).to(torch.bfloat16)
-    with Client(args.server, token=args.token) as client:
-        if args.output:
-            client.init(spec, args.output, progress=True)
-            weights = args.output
-        else:
-            weights = client.init(spec)
+    weights = fetch_weights(args, spec)
     load_into(model, weights)  # load_state_dict(strict=True)
     model.eval()
     with torch.no_grad():

@@ -14,10 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from common import load_spec, parse_args
+from common import fetch_weights, load_spec, parse_args
 from torch import nn
 
-from service.client import Client
 from service.torch_helpers import load_into, spec_from_module
 
 SEED = 1234
@@ -54,12 +53,7 @@ def main() -> None:
     spec = build_spec(model)
     if spec != load_spec("torch_cnn"):
         raise SystemExit("torch_cnn.json differs from what spec_from_module gives")
-    with Client(args.server, token=args.token) as client:
-        if args.output:
-            client.init(spec, args.output, progress=True)
-            weights = args.output
-        else:
-            weights = client.init(spec)
+    weights = fetch_weights(args, spec)
     load_into(model, weights)  # meta tensors are replaced (assign), strict=True
     model.eval()
     logits = model(torch.zeros(2, 1, 28, 28))

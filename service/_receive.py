@@ -100,7 +100,27 @@ def read_layout(source: Source) -> Layout:
     return parse_header(struct.pack("<Q", length) + bytes(read_exact(source, length)))
 
 
-class MemorySink:
+class _RegionSink:
+    """Bytes the body is read straight into, region by region (``_view``), with pages
+    faulted in ahead of the reader (``_prefaulter``)."""
+
+    _view: memoryview
+    _prefaulter: Prefaulter | None = None
+
+    def region(self, offset: int, nbytes: int) -> memoryview:
+        return self._view[offset : offset + nbytes]
+
+    def sha256(self) -> str:
+        """sha256 of the bytes as received."""
+        return hashlib.sha256(self._view).hexdigest()
+
+    def close(self) -> None:
+        """Stop faulting in pages (the bytes themselves stay)."""
+        if self._prefaulter is not None:
+            self._prefaulter.stop()
+
+
+class MemorySink(_RegionSink):
     """The whole file in one ``bytearray``; bodies are read straight into place."""
 
     def __init__(self, nbytes: int) -> None:
@@ -108,19 +128,8 @@ class MemorySink:
         self._view = memoryview(self.buffer)
         self._prefaulter = Prefaulter(address_of(self.buffer), nbytes) if PREFAULT else None
 
-    def region(self, offset: int, nbytes: int) -> memoryview:
-        return self._view[offset : offset + nbytes]
 
-    def sha256(self) -> str:
-        return hashlib.sha256(self._view).hexdigest()
-
-    def close(self) -> None:
-        """Stop faulting in pages (the buffer itself stays, for the arrays)."""
-        if self._prefaulter is not None:
-            self._prefaulter.stop()
-
-
-class FileSink:
+class FileSink(_RegionSink):
     """A temporary file beside ``path``, renamed onto it by ``commit`` (never half-written
     under the final name). The file is mapped into memory and bodies are read straight
     into the mapping: one copy, socket to page cache; several streams may fill disjoint
@@ -146,17 +155,6 @@ class FileSink:
             raise
         self._view = memoryview(self._map)
         self._prefaulter = Prefaulter(address_of(self._map), nbytes) if PREFAULT else None
-
-    def region(self, offset: int, nbytes: int) -> memoryview:
-        return self._view[offset : offset + nbytes]
-
-    def sha256(self) -> str:
-        """sha256 of the file as written (read back through the mapping)."""
-        return hashlib.sha256(self._view).hexdigest()
-
-    def close(self) -> None:
-        if self._prefaulter is not None:
-            self._prefaulter.stop()
 
     def _unmap(self) -> None:
         self.close()

@@ -11,10 +11,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
+from live_server import RunningServer, start_server
 from safetensors.numpy import load_file
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
-from server_process import ServerProcess, start_weightinit
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RUN_TIMEOUT_S = 300  # a liveness bound for imports on a busy machine, not a target
@@ -25,15 +23,15 @@ needs_transformers = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    running = start_weightinit()
+def server() -> Iterator[RunningServer]:
+    running = start_server()
     try:
         yield running
     finally:
         running.stop()
 
 
-def run_example(name: str, server: ServerProcess, *extra: str) -> str:
+def run_example(name: str, server: RunningServer, *extra: str) -> str:
     """Run ``examples/<name>.py`` against the server; its last line of output."""
     env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(
@@ -44,7 +42,7 @@ def run_example(name: str, server: ServerProcess, *extra: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def test_torch_mlp_loads_strictly(server: ServerProcess, tmp_path: Path) -> None:
+def test_torch_mlp_loads_strictly(server: RunningServer, tmp_path: Path) -> None:
     output = tmp_path / "mlp.safetensors"
     line = run_example("torch_mlp", server, "--output", str(output))
     assert line.startswith("torch_mlp: loaded 6 tensors, logits (2, 10)")
@@ -52,7 +50,7 @@ def test_torch_mlp_loads_strictly(server: ServerProcess, tmp_path: Path) -> None
                                            "fc2.bias", "out.weight", "out.bias"}
 
 
-def test_torch_cnn_spec_from_a_meta_module(server: ServerProcess) -> None:
+def test_torch_cnn_spec_from_a_meta_module(server: RunningServer) -> None:
     line = run_example("torch_cnn", server)
     assert line.startswith("torch_cnn: loaded 14 tensors on cpu, logits (2, 10)")
 
@@ -64,13 +62,13 @@ KERAS_SOURCES = pytest.mark.parametrize("source", [(), ("--from-model",)],
 
 
 @KERAS_SOURCES
-def test_keras_cnn_assigns_every_weight(server: ServerProcess, source: tuple[str, ...]) -> None:
+def test_keras_cnn_assigns_every_weight(server: RunningServer, source: tuple[str, ...]) -> None:
     line = run_example("keras_cnn", server, *source)
     assert line.startswith("keras_cnn: assigned 14 weights, logits (2, 10)")
 
 
 @KERAS_SOURCES
-def test_keras_lstm_keeps_the_forget_gate_bias(server: ServerProcess,
+def test_keras_lstm_keeps_the_forget_gate_bias(server: RunningServer,
                                                source: tuple[str, ...]) -> None:
     line = run_example("keras_lstm", server, *source)
     assert line.startswith("keras_lstm: assigned 12 weights, scores (2, 1)")
@@ -78,13 +76,13 @@ def test_keras_lstm_keeps_the_forget_gate_bias(server: ServerProcess,
 
 
 @needs_transformers
-def test_gpt2_loads_into_transformers_gpt2lmheadmodel(server: ServerProcess) -> None:
+def test_gpt2_loads_into_transformers_gpt2lmheadmodel(server: RunningServer) -> None:
     line = run_example("gpt2", server)
     assert line.startswith("gpt2: loaded 29 tensors, logits (1, 8, 1000)")
 
 
 @needs_transformers
-def test_llama_loads_into_transformers_llamaforcausallm(server: ServerProcess) -> None:
+def test_llama_loads_into_transformers_llamaforcausallm(server: RunningServer) -> None:
     line = run_example("llama", server)
     assert line.startswith("llama: loaded 21 tensors (torch.bfloat16), logits (1, 8, 1000)")
     assert line.endswith("RMS norms one: True")

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from live_server import RunningServer, free_port, start_server
 from safetensors.numpy import load_file
-from server_process import ServerProcess, StubAnswer, StubServer, free_port, start_weightinit
+from server_process import StubAnswer, StubServer
 
 from service.cli import main as cli_main
 from service.client import ChecksumError, Client, WeightinitError
@@ -45,8 +46,8 @@ def sha256_of(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    running = start_weightinit()
+def server() -> Iterator[RunningServer]:
+    running = start_server()
     try:
         yield running
     finally:
@@ -63,7 +64,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "cli.safetensors"
 
 
-def test_init_to_file_equals_cli_bytes(server: ServerProcess, reference: Path,
+def test_init_to_file_equals_cli_bytes(server: RunningServer, reference: Path,
                                        tmp_path: Path) -> None:
     target = tmp_path / "model.safetensors"
     with Client(server.url) as client:
@@ -74,7 +75,7 @@ def test_init_to_file_equals_cli_bytes(server: ServerProcess, reference: Path,
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temporary left
 
 
-def test_init_without_sha256_skips_only_the_hash(server: ServerProcess, reference: Path,
+def test_init_without_sha256_skips_only_the_hash(server: RunningServer, reference: Path,
                                                   tmp_path: Path) -> None:
     target = tmp_path / "model.safetensors"
     with Client(server.url) as client:
@@ -83,7 +84,7 @@ def test_init_without_sha256_skips_only_the_hash(server: ServerProcess, referenc
     assert target.read_bytes() == reference.read_bytes()
 
 
-def test_a_model_without_tensors_is_a_header_only_file(server: ServerProcess,
+def test_a_model_without_tensors_is_a_header_only_file(server: RunningServer,
                                                       tmp_path: Path) -> None:
     empty = {"seed": 1, "layers": []}
     with Client(server.url) as client, Client(server.url, parallel=2) as parallel:
@@ -93,7 +94,7 @@ def test_a_model_without_tensors_is_a_header_only_file(server: ServerProcess,
     assert load_file(str(tmp_path / "empty.safetensors")) == {}
 
 
-def test_cli_with_server_writes_same_bytes_and_report(server: ServerProcess, reference: Path,
+def test_cli_with_server_writes_same_bytes_and_report(server: RunningServer, reference: Path,
                                                       tmp_path: Path) -> None:
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(json.dumps(SPEC))
@@ -105,7 +106,7 @@ def test_cli_with_server_writes_same_bytes_and_report(server: ServerProcess, ref
     assert json.loads(report.read_text())["file_sha256"] == sha256_of(reference)
 
 
-def test_init_to_arrays_equals_file_contents(server: ServerProcess, reference: Path) -> None:
+def test_init_to_arrays_equals_file_contents(server: RunningServer, reference: Path) -> None:
     with Client(server.url) as client:
         arrays = client.init(SPEC)
     expected = load_file(str(reference))
@@ -119,7 +120,7 @@ def test_init_to_arrays_equals_file_contents(server: ServerProcess, reference: P
 
 
 def test_init_with_report_is_one_pass_with_the_servers_report(
-    server: ServerProcess, reference: Path, tmp_path: Path
+    server: RunningServer, reference: Path, tmp_path: Path
 ) -> None:
     target = tmp_path / "model.safetensors"
     with Client(server.url) as client:
@@ -132,13 +133,13 @@ def test_init_with_report_is_one_pass_with_the_servers_report(
     assert set(arrays) == {t["name"] for t in report["tensors"]}
 
 
-def test_init_with_report_flag_returns_the_report(server: ServerProcess, tmp_path: Path) -> None:
+def test_init_with_report_flag_returns_the_report(server: RunningServer, tmp_path: Path) -> None:
     with Client(server.url) as client:
         report = client.init(SPEC, tmp_path / "m.safetensors", with_report=True)
     assert report["file_sha256"] == sha256_of(tmp_path / "m.safetensors")
 
 
-def test_verify_sha256_accepts_the_servers_bytes(server: ServerProcess, tmp_path: Path) -> None:
+def test_verify_sha256_accepts_the_servers_bytes(server: RunningServer, tmp_path: Path) -> None:
     with Client(server.url) as client:
         info = client.init(SPEC, tmp_path / "m.safetensors", verify_sha256=True)
         arrays = client.init(SPEC, verify_sha256=True)
@@ -147,7 +148,7 @@ def test_verify_sha256_accepts_the_servers_bytes(server: ServerProcess, tmp_path
 
 
 @pytest.mark.parametrize("groups", [2, 3])
-def test_parallel_fetch_equals_single_fetch(server: ServerProcess, reference: Path,
+def test_parallel_fetch_equals_single_fetch(server: RunningServer, reference: Path,
                                             tmp_path: Path, groups: int) -> None:
     target = tmp_path / "parallel.safetensors"
     with Client(server.url, parallel=groups) as client:
@@ -159,7 +160,7 @@ def test_parallel_fetch_equals_single_fetch(server: ServerProcess, reference: Pa
         n: a.tobytes() for n, a in expected.items()}
 
 
-def test_parallel_fetch_from_several_base_urls(server: ServerProcess, reference: Path,
+def test_parallel_fetch_from_several_base_urls(server: RunningServer, reference: Path,
                                                tmp_path: Path) -> None:
     target = tmp_path / "replicas.safetensors"
     with Client([server.url, server.url + "/"]) as client:
@@ -167,7 +168,7 @@ def test_parallel_fetch_from_several_base_urls(server: ServerProcess, reference:
     assert target.read_bytes() == reference.read_bytes()
 
 
-def test_parallel_report_equals_the_servers_report(server: ServerProcess, tmp_path: Path) -> None:
+def test_parallel_report_equals_the_servers_report(server: RunningServer, tmp_path: Path) -> None:
     with Client(server.url, parallel=3) as client:
         info, merged = client.init_with_report(SPEC, tmp_path / "m.safetensors")
         single = client.report(SPEC)
@@ -175,7 +176,7 @@ def test_parallel_report_equals_the_servers_report(server: ServerProcess, tmp_pa
     assert info["file_sha256"] == single["file_sha256"]
 
 
-def test_parallel_fetch_keeps_select_and_shard(server: ServerProcess, tmp_path: Path) -> None:
+def test_parallel_fetch_keeps_select_and_shard(server: RunningServer, tmp_path: Path) -> None:
     sliced = {**SPEC, "select": ["fc1.weight", "fc1.bias", "conv.weight", "rnn.weight_ih_l0"],
               "shard": {"dim": 0, "rank": 1, "world_size": 2}}
     with Client(server.url) as single, Client(server.url, parallel=2) as parallel:
@@ -185,7 +186,7 @@ def test_parallel_fetch_keeps_select_and_shard(server: ServerProcess, tmp_path: 
         tmp_path / "parallel.safetensors")
 
 
-def test_errors_carry_status_code_and_field(server: ServerProcess) -> None:
+def test_errors_carry_status_code_and_field(server: RunningServer) -> None:
     bad = {"seed": 1, "layers": [{"type": "linear", "name": "fc", "in_features": 0,
                                   "out_features": 3}]}
     with Client(server.url) as client, pytest.raises(WeightinitError) as caught:
@@ -197,7 +198,7 @@ def test_errors_carry_status_code_and_field(server: ServerProcess) -> None:
     assert "in_features" in str(error)
 
 
-def test_unknown_select_name_is_an_error_with_its_location(server: ServerProcess,
+def test_unknown_select_name_is_an_error_with_its_location(server: RunningServer,
                                                            tmp_path: Path) -> None:
     with Client(server.url) as client, pytest.raises(WeightinitError) as caught:
         client.init({**SPEC, "select": ["nope"]}, tmp_path / "m.safetensors")
@@ -262,7 +263,7 @@ def test_unreachable_server_is_retried_then_named() -> None:
     assert len(waits) == 2
 
 
-def test_a_retry_goes_to_the_next_replica(server: ServerProcess) -> None:
+def test_a_retry_goes_to_the_next_replica(server: RunningServer) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     with Client([dead, server.url]) as client:
         client._sleep = lambda seconds: None
@@ -288,7 +289,7 @@ def test_body_cut_short_raises_and_leaves_no_file(reference: Path, tmp_path: Pat
 
 
 def test_wrong_bytes_fail_the_sha256_check_and_leave_no_file(
-    server: ServerProcess, reference: Path, tmp_path: Path
+    server: RunningServer, reference: Path, tmp_path: Path
 ) -> None:
     with Client(server.url) as real:
         report = real.report(SPEC)
@@ -306,7 +307,7 @@ def test_wrong_bytes_fail_the_sha256_check_and_leave_no_file(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_progress_bar_total_is_the_content_length(server: ServerProcess, reference: Path,
+def test_progress_bar_total_is_the_content_length(server: RunningServer, reference: Path,
                                                   tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import tqdm
@@ -332,7 +333,7 @@ def test_progress_bar_total_is_the_content_length(server: ServerProcess, referen
 
 
 def test_parallel_falls_back_to_one_stream_when_the_servers_plan_differs(
-    server: ServerProcess, reference: Path, tmp_path: Path
+    server: RunningServer, reference: Path, tmp_path: Path
 ) -> None:
     with Client(server.url) as real:
         other_release = real.plan(SPEC)
