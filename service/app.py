@@ -22,7 +22,7 @@ from core.writer import package_version
 from service import diagnose
 from service.auth import Authenticator, Principal, require_token
 from service.capacity import Capacity
-from service.errors import error_response, install_handlers
+from service.errors import client_closed_response, install_handlers
 from service.metrics import PROMETHEUS_CONTENT_TYPE, Metrics
 from service.middleware import ServiceMiddleware
 from service.models import ErrorResponse, InitializerEntry, PlanDocument, ReportDocument, Status
@@ -144,8 +144,8 @@ async def post_report(request: Request, principal: Principal) -> Response:
                          executor=default_executor(), window=settings.stream_window)
     run = StreamRun(stream, slot, svc.metrics, "report", Observer())
     document = await generate_report(prepared.plan, prepared.header, run, request.receive)
-    if document is None:  # the client left: nobody will read this
-        return error_response(499, "client_closed_request", "client disconnected")
+    if document is None:
+        return client_closed_response()
     return _json(document)
 
 

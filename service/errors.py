@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from core import SpecError
@@ -88,6 +89,12 @@ def error_response(
     content = json.dumps(body, ensure_ascii=False, default=str).encode()
     return Response(content, status, {"cache-control": "no-store", **(headers or {})},
                     media_type="application/json")
+
+
+def client_closed_response() -> Response:
+    """499 (nginx's code): the client left before the answer was ready; nobody reads it,
+    but the access log and the metrics say who ended the request."""
+    return error_response(499, "client_closed_request", "client disconnected")
 
 
 _ABSENT = object()  # past the end of the body (or no body to follow)
@@ -163,6 +170,10 @@ def install_handlers(app: FastAPI) -> None:
         api = body_too_large(error.limit)
         return error_response(api.status, api.code, api.message, api.details,
                               {"connection": "close"})
+
+    @app.exception_handler(ClientDisconnect)  # gone while the body was being read
+    async def _client_disconnect(request: Request, error: ClientDisconnect) -> Response:
+        return client_closed_response()
 
     @app.exception_handler(SpecError)
     async def _spec_error(request: Request, error: SpecError) -> Response:

@@ -114,3 +114,28 @@ def test_a_stalled_client_holds_at_most_the_window_of_chunks(monkeypatch) -> Non
     # server holds (window + taken) * chunk_bytes at most, however long the client stalls.
     assert taken <= 2
     assert len(submitted) <= taken + window
+
+
+def test_a_client_that_leaves_while_uploading_is_not_a_server_error() -> None:
+    """A body cut short by a disconnect is the client's doing: 499, never a 5xx."""
+
+    async def scenario() -> tuple[list[int], object]:
+        app = create_app(Settings())
+        messages = [{"type": "http.request", "body": b'{"seed": 1, ', "more_body": True},
+                    {"type": "http.disconnect"}]
+        statuses: list[int] = []
+
+        async def receive() -> dict:
+            return messages.pop(0)
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await app(scope_for("/v1/plan"), receive, send)
+        return statuses, app
+
+    statuses, app = asyncio.run(scenario())
+    assert statuses == [499]
+    text = app.state.services.metrics.exposition().decode()
+    assert metric(text, "weightinit_http_requests_total", status="499") == 1
