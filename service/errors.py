@@ -58,6 +58,11 @@ class ApiError(Exception):
         self.details = list(details)
         self.headers = headers or {}
 
+    def response(self) -> Response:
+        """This error in the one error format."""
+        return error_response(self.status, self.code, self.message, self.details,
+                              self.headers)
+
 
 class BodyTooLarge(Exception):
     """Raised from ``receive`` when a body grows over the limit while being read."""
@@ -68,8 +73,10 @@ class BodyTooLarge(Exception):
 
 
 def body_too_large(limit: int) -> ApiError:
+    """The 413 for a body over the limit; the connection closes, as the rest of the body
+    is left unread."""
     return ApiError(413, "body_too_large", f"request body over the limit of {limit} bytes",
-                    [{"loc": [], "msg": f"at most {limit} bytes"}])
+                    [{"loc": [], "msg": f"at most {limit} bytes"}], {"connection": "close"})
 
 
 def unauthorized(message: str) -> ApiError:
@@ -162,14 +169,11 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> Response:
-        return error_response(error.status, error.code, error.message, error.details,
-                              error.headers)
+        return error.response()
 
     @app.exception_handler(BodyTooLarge)
     async def _body_too_large(request: Request, error: BodyTooLarge) -> Response:
-        api = body_too_large(error.limit)
-        return error_response(api.status, api.code, api.message, api.details,
-                              {"connection": "close"})
+        return body_too_large(error.limit).response()
 
     @app.exception_handler(ClientDisconnect)  # gone while the body was being read
     async def _client_disconnect(request: Request, error: ClientDisconnect) -> Response:
@@ -181,13 +185,11 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(request: Request, error: RequestValidationError) -> Response:
-        api = invalid_request(error.errors(), None)
-        return error_response(api.status, api.code, api.message, api.details)
+        return invalid_request(error.errors(), None).response()
 
     @app.exception_handler(ValidationError)
     async def _validation(request: Request, error: ValidationError) -> Response:
-        api = invalid_request(error.errors(include_input=False), None)
-        return error_response(api.status, api.code, api.message, api.details)
+        return invalid_request(error.errors(include_input=False), None).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:

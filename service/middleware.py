@@ -18,7 +18,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.capacity import Capacity
-from service.errors import BodyTooLarge, body_too_large, error_response
+from service.errors import BodyTooLarge, body_too_large
 from service.metrics import Metrics
 
 access_log = logging.getLogger("weightinit.access")
@@ -95,11 +95,8 @@ class ServiceMiddleware:
             self._record(scope, outcome, started, request_id)
 
     async def _refuse_body(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """413 without reading the body; the connection closes (the body is unread)."""
-        error = body_too_large(self.max_body_bytes)
-        response = error_response(error.status, error.code, error.message, error.details,
-                                  {"connection": "close"})
-        await response(scope, receive, send)
+        """413 without reading the body."""
+        await body_too_large(self.max_body_bytes).response()(scope, receive, send)
 
     def _record(self, scope: Scope, outcome: dict[str, int], started: float,
                 request_id: str) -> None:
