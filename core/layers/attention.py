@@ -28,10 +28,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from core.fans import Fans
-from core.layers.base import Expansion, InitField, LayerBase, Size, TensorPlan, check
+from core.layers.base import IGNORED, Expansion, InitField, LayerBase, Size, TensorPlan, check
 from core.layers.tensors import GLOROT_UNIFORM, TORCH_DEFAULT, XAVIER_NORMAL, XAVIER_UNIFORM, ZEROS
-
-_IGNORED = Field(None, description="accepted and ignored: it does not change weights")
 
 
 class MultiheadAttention(LayerBase):
@@ -50,9 +48,9 @@ class MultiheadAttention(LayerBase):
     value_dim: Size | None = Field(
         None, description="keras only: size of each head for value (default key_dim)"
     )
-    dropout: Any = _IGNORED
-    batch_first: Any = _IGNORED
-    add_zero_attn: Any = _IGNORED
+    dropout: Any = IGNORED
+    batch_first: Any = IGNORED
+    add_zero_attn: Any = IGNORED
     weight_init: InitField = Field(
         None, description="input projections: in_proj_weight or q/k/v_proj_weight; "
         "query/key/value kernels"

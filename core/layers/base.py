@@ -137,3 +137,7 @@ def check(condition: bool, loc: Loc, msg: str) -> None:
 
 
 InitField = InitializerParams | None
+
+IGNORED = Field(None, description="accepted and ignored: it does not change weights")
+"""A framework constructor argument with no effect on the weights (``stride``,
+``dropout``, ``eps``): accepted so a module's arguments can be sent as they are."""

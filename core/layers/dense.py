@@ -13,12 +13,17 @@ from typing import Any, Literal
 from pydantic import Field
 
 from core.fans import conv_shape, dense_shape
-from core.initializer_params import GlorotUniform, TorchDefault, Zeros
-from core.layers.base import Dims, Expansion, InitField, LayerBase, Size, TensorPlan, check
-
-_TORCH_DEFAULT = TorchDefault()
-_GLOROT = GlorotUniform()
-_ZEROS = Zeros()
+from core.layers.base import (
+    IGNORED,
+    Dims,
+    Expansion,
+    InitField,
+    LayerBase,
+    Size,
+    TensorPlan,
+    check,
+)
+from core.layers.tensors import GLOROT_UNIFORM, TORCH_DEFAULT, ZEROS
 
 
 def weight_and_bias(
@@ -31,14 +36,14 @@ def weight_and_bias(
     torch = ctx.convention == "torch"
     weight = ctx.tensor(
         layer, "weight", "weight" if torch else "kernel", weight_shape,
-        layer.weight_init, _TORCH_DEFAULT if torch else _GLOROT, init_field="weight_init",
+        layer.weight_init, TORCH_DEFAULT if torch else GLOROT_UNIFORM, init_field="weight_init",
     )
     plans = [weight]
     if bias_shape is not None:
         plans.append(
             ctx.tensor(
                 layer, "bias", "bias", bias_shape, layer.bias_init,
-                _TORCH_DEFAULT if torch else _ZEROS, init_field="bias_init",
+                TORCH_DEFAULT if torch else ZEROS, init_field="bias_init",
                 # torch draws the bias from the weight's fan_in; keras uses the bias shape.
                 fans=weight.fans if torch else None,
             )
@@ -71,7 +76,7 @@ class Conv(LayerBase):
     groups: Size = 1
     bias: bool = True
     transposed: bool = False
-    stride: Any = Field(None, description="accepted and ignored: it does not change weights")
+    stride: Any = IGNORED
     padding: Any = Field(None, description="accepted and ignored")
     dilation: Any = Field(None, description="accepted and ignored")
     output_padding: Any = Field(None, description="accepted and ignored")

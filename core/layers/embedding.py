@@ -13,7 +13,16 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictInt
 
-from core.layers.base import Expansion, InitField, LayerBase, Override, Size, TensorPlan, check
+from core.layers.base import (
+    IGNORED,
+    Expansion,
+    InitField,
+    LayerBase,
+    Override,
+    Size,
+    TensorPlan,
+    check,
+)
 from core.layers.tensors import KERAS_EMBEDDING_UNIFORM, STANDARD_NORMAL, with_override_stats
 
 
@@ -29,7 +38,7 @@ class Embedding(LayerBase):
     padding_idx: StrictInt | None = Field(
         None, description="row set to zero after the initializer; negative counts from the end"
     )
-    max_norm: Any = Field(None, description="accepted and ignored: it does not change weights")
+    max_norm: Any = IGNORED
     norm_type: Any = Field(None, description="accepted and ignored")
     scale_grad_by_freq: Any = Field(None, description="accepted and ignored")
     sparse: Any = Field(None, description="accepted and ignored")

@@ -23,10 +23,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from core.layers.base import Dims, Expansion, InitField, LayerBase, Size, TensorPlan, check
+from core.layers.base import IGNORED, Dims, Expansion, InitField, LayerBase, Size, TensorPlan, check
 from core.layers.tensors import ONES, ZEROS
-
-_IGNORED = Field(None, description="accepted and ignored: it does not change weights")
 
 
 def _scale_and_shift(
@@ -53,8 +51,12 @@ def _scale_and_shift(
     return plans
 
 
-def _normalized_shape(value: int | list[int]) -> tuple[int, ...]:
-    return (value,) if isinstance(value, int) else tuple(value)
+def _normalized_shape(value: int | list[int], ctx: Expansion) -> tuple[int, ...]:
+    """torch's ``normalized_shape``: one trailing size or a non-empty list of them."""
+    if isinstance(value, int):
+        return (value,)
+    check(len(value) > 0, (*ctx.loc, "normalized_shape"), "normalized_shape must not be empty")
+    return tuple(value)
 
 
 class LayerNorm(LayerBase):
@@ -65,16 +67,12 @@ class LayerNorm(LayerBase):
     normalized_shape: Size | Dims
     elementwise_affine: bool = True
     bias: bool = Field(True, description="with a shift (torch bias, Keras center)")
-    eps: Any = _IGNORED
+    eps: Any = IGNORED
     weight_init: InitField = None
     bias_init: InitField = None
 
     def expand(self, ctx: Expansion) -> list[TensorPlan]:
-        check(
-            isinstance(self.normalized_shape, int) or len(self.normalized_shape) > 0,
-            (*ctx.loc, "normalized_shape"), "normalized_shape must not be empty",
-        )
-        shape = _normalized_shape(self.normalized_shape)
+        shape = _normalized_shape(self.normalized_shape, ctx)
         affine = self.elementwise_affine
         return _scale_and_shift(ctx, self, shape, affine, affine and self.bias)
 
@@ -85,15 +83,11 @@ class RMSNorm(LayerBase):
     type: Literal["rms_norm"] = "rms_norm"
     normalized_shape: Size | Dims
     elementwise_affine: bool = True
-    eps: Any = _IGNORED
+    eps: Any = IGNORED
     weight_init: InitField = None
 
     def expand(self, ctx: Expansion) -> list[TensorPlan]:
-        check(
-            isinstance(self.normalized_shape, int) or len(self.normalized_shape) > 0,
-            (*ctx.loc, "normalized_shape"), "normalized_shape must not be empty",
-        )
-        shape = _normalized_shape(self.normalized_shape)
+        shape = _normalized_shape(self.normalized_shape, ctx)
         return _scale_and_shift(ctx, self, shape, self.elementwise_affine, False, "scale")
 
 
@@ -104,7 +98,7 @@ class GroupNorm(LayerBase):
     num_groups: Size
     num_channels: Size
     affine: bool = True
-    eps: Any = _IGNORED
+    eps: Any = IGNORED
     weight_init: InitField = None
     bias_init: InitField = None
 
@@ -127,8 +121,8 @@ class BatchNorm(LayerBase):
     num_features: Size
     affine: bool = True
     track_running_stats: bool = True
-    eps: Any = _IGNORED
-    momentum: Any = _IGNORED
+    eps: Any = IGNORED
+    momentum: Any = IGNORED
     weight_init: InitField = None
     bias_init: InitField = None
     running_mean_init: InitField = Field(None, description="running_mean / moving_mean")

@@ -37,6 +37,7 @@ from pydantic import Field
 
 from core.initializer_params import Uniform
 from core.layers.base import (
+    IGNORED,
     Count,
     Expansion,
     InitField,
@@ -55,8 +56,6 @@ from core.layers.tensors import (
     with_override_stats,
 )
 
-_IGNORED = Field(None, description="accepted and ignored: it does not change weights")
-
 
 class _Recurrent(LayerBase):
     """What LSTM and GRU share: sizes, stacking, direction and the tensor roles."""
@@ -69,8 +68,8 @@ class _Recurrent(LayerBase):
     num_layers: Size = 1
     bias: bool = True
     bidirectional: bool = False
-    batch_first: Any = _IGNORED
-    dropout: Any = _IGNORED
+    batch_first: Any = IGNORED
+    dropout: Any = IGNORED
     weight_init: InitField = Field(None, description="input weights: weight_ih / kernel")
     recurrent_init: InitField = Field(
         None, description="hidden-to-hidden weights: weight_hh / recurrent_kernel"
