@@ -186,9 +186,7 @@ def _walk(layers: Sequence[Layer], convention: str, prefix: str = "") -> Iterato
     for layer in layers:
         if isinstance(layer, Repeat):
             for index in range(layer.count):
-                torch = convention == "torch"
-                inner = f"{layer.name}.{index}." if torch else f"{layer.name}_{index}/"
-                yield from _walk(layer.layers, convention, prefix + inner)
+                yield from _walk(layer.layers, convention, prefix + layer.prefix(index, convention))
         else:
             yield prefix + layer.name, layer
 

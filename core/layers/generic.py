@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
-from core.fans import explicit_fans
+from core.fans import Convention, explicit_fans
 from core.initializer_params import InitializerParams
 from core.layers.base import (
     Count,
@@ -39,13 +40,8 @@ class TensorLayer(LayerBase):
             self, "tensor", "", self.shape, self.init, self.init, init_field="init", fans=fans
         )
         # A tensor layer's name is already the tensor's full name: no separator suffix.
-        return [_renamed(plan, ctx.prefix + self.name)]
-
-
-def _renamed(plan: TensorPlan, name: str) -> TensorPlan:
-    from dataclasses import replace
-
-    return replace(plan, name=name, layer=name)
+        full_name = ctx.prefix + self.name
+        return [replace(plan, name=full_name, layer=full_name)]
 
 
 class Repeat(LayerBase):
@@ -55,14 +51,16 @@ class Repeat(LayerBase):
     count: Count
     layers: Annotated[list[Layer], Field(fail_fast=True)]  # first bad layer only
 
+    def prefix(self, index: int, convention: Convention) -> str:
+        """The name prefix of copy ``index``: a torch ``ModuleList`` index or a Keras suffix."""
+        return f"{self.name}.{index}." if convention == "torch" else f"{self.name}_{index}/"
+
     def expand(self, ctx: Expansion) -> list[TensorPlan]:
         limit = int(ctx.extras.get("max_depth", 16))
         check(ctx.depth < limit, (*ctx.loc, "layers"), f"repeat nesting deeper than {limit}")
         plans: list[TensorPlan] = []
         for index in range(self.count):
-            prefix = (
-                f"{self.name}.{index}." if ctx.convention == "torch" else f"{self.name}_{index}/"
-            )
+            prefix = self.prefix(index, ctx.convention)
             for position, layer in enumerate(self.layers):
                 child = ctx.child(prefix, ("layers", position))
                 if self.dtype is not None and layer.dtype is None:
