@@ -90,6 +90,9 @@ def test_torch_linear_shape_and_fans_equal_the_module():
     assert weight.shape == tuple(module.weight.shape) == dense_shape(7, 3, "torch")
     assert weight.fans == Fans(*torch_fan_rule(module.weight))
     assert bias.shape == tuple(module.bias.shape)
+    # nn.Linear.reset_parameters bounds the bias by 1/sqrt(fan_in of the weight), too.
+    assert bias.fans == weight.fans
+    assert bias.init.derived["bound"] == pytest.approx(torch_fan_rule(module.weight)[0] ** -0.5)
 
 
 # ---------------------------------------------------------------- keras layers ----

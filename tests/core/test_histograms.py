@@ -6,12 +6,16 @@ import math
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from core import Spec, build_plan
 from core.diagnostics import generate_tensors
 from core.histograms import histogram
 
 BINS = 40
+# Per chi-square fit; 4 fits below, so a correct generator fails one of them with
+# probability below 4e-6 (the seed is fixed: the outcome is too).
+CHI2_ALPHA = 1e-6
 
 
 def generated(init: object, shape: tuple[int, ...] = (300, 400)) -> tuple[np.ndarray, object]:
@@ -52,10 +56,21 @@ def test_observed_histogram_fits_the_theoretical_density(init: object, kind: str
     else:
         assert total == pytest.approx(1.0, abs=1e-9)
     statistic, bins = chi_square(document)
-    # Chi-square with about `bins` - 1 degrees of freedom: mean k, std sqrt(2k); a fit
-    # is accepted up to 5 standard deviations above the mean (120 000 values).
-    degrees = bins - 1
-    assert statistic < degrees + 5 * math.sqrt(2 * degrees)
+    assert statistic < chi_square_limit(bins)
+
+
+def chi_square_limit(bins: int) -> float:
+    """Pearson's statistic over ``bins`` bins is chi-square with ``bins - 1`` degrees of
+    freedom for a correct density; its upper 1 - CHI2_ALPHA quantile is the limit."""
+    return float(scipy.stats.chi2.ppf(1.0 - CHI2_ALPHA, bins - 1))
+
+
+def test_chi_square_detects_a_five_percent_std_error() -> None:
+    """Power of the fit above at 120,000 values: a normal 5 % too wide fails it."""
+    values, resolved = generated({"name": "normal", "mean": 0.25, "std": 2.0})
+    wider = 0.25 + 1.05 * (values - 0.25)
+    statistic, bins = chi_square(histogram(wider, resolved, BINS))
+    assert statistic > chi_square_limit(bins)
 
 
 def test_truncated_values_stay_within_the_bounds_of_the_histogram() -> None:
