@@ -16,8 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
-from core import ChunkStream, Observer, catalogue
-from core.generate import default_executor
+from core import ChunkStream, Plan, catalogue
 from core.writer import package_version
 from service import diagnose
 from service.auth import Authenticator, Principal, require_token
@@ -84,6 +83,16 @@ def wants_multipart(accept: str | None) -> bool:
     return False
 
 
+def _start_stream(svc: Services, plan: Plan, principal: str | None, endpoint: str, *,
+                  observed: bool) -> StreamRun:
+    """A capacity slot (or the 503) and the chunk stream of one generation; an observed
+    one also yields the statistics and hashes of a report."""
+    slot = svc.capacity.acquire(principal)
+    stream = ChunkStream(plan, with_stats=observed, chunk_bytes=svc.settings.chunk_bytes,
+                         window=svc.settings.stream_window)
+    return StreamRun(stream, slot, svc.metrics, endpoint)
+
+
 v1 = APIRouter(prefix="/v1", tags=["weights"])
 
 
@@ -125,11 +134,7 @@ async def post_init(request: Request, principal: Principal) -> Response:
     }
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    slot = svc.capacity.acquire(principal)
-    settings = svc.settings
-    stream = ChunkStream(prepared.plan, with_stats=multipart, chunk_bytes=settings.chunk_bytes,
-                         executor=default_executor(), window=settings.stream_window)
-    run = StreamRun(stream, slot, svc.metrics, "init", Observer() if multipart else None)
+    run = _start_stream(svc, prepared.plan, principal, "init", observed=multipart)
     return SafetensorsResponse(prepared.plan, prepared.header, run, headers, multipart)
 
 
@@ -138,11 +143,7 @@ async def post_init(request: Request, principal: Principal) -> Response:
 async def post_report(request: Request, principal: Principal) -> Response:
     svc = services(request)
     prepared = await svc.planner.prepare(await request.body())
-    slot = svc.capacity.acquire(principal)
-    settings = svc.settings
-    stream = ChunkStream(prepared.plan, with_stats=True, chunk_bytes=settings.chunk_bytes,
-                         executor=default_executor(), window=settings.stream_window)
-    run = StreamRun(stream, slot, svc.metrics, "report", Observer())
+    run = _start_stream(svc, prepared.plan, principal, "report", observed=True)
     document = await generate_report(prepared.plan, prepared.header, run, request.receive)
     if document is None:
         return client_closed_response()

@@ -28,7 +28,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from core import ChunkStream, Observer, Plan, Spec, report_document
+from core import ChunkStream, Observer, Plan, Spec, file_size, report_document
 from core.generate import Chunk
 from core.spec import canonical_json
 from core.writer import package_version
@@ -85,18 +85,18 @@ class StreamRun:
     """One generation for a client: counts it, watches for disconnect, observes chunks.
 
     Used by the streamed file and by ``/v1/report``; ``finish()`` must run (in a
-    ``finally``) to close the generator and give the capacity slot back.
+    ``finally``) to close the generator and give the capacity slot back. A stream made
+    ``with_stats`` is for a report, so its chunks are also observed (hashes, moments).
     """
 
     def __init__(
         self, stream: ChunkStream, slot: StreamSlot, metrics: Metrics, endpoint: str,
-        observer: Observer | None = None,
     ) -> None:
         self.stream = stream
         self.slot = slot
         self.metrics = metrics
         self.endpoint = endpoint
-        self.observer = observer
+        self.observer = Observer() if stream.with_stats else None
         self.disconnected = False
         self.completed = False
         self._watcher: asyncio.Task[None] | None = None
@@ -164,7 +164,7 @@ class SafetensorsResponse(Response):
         self.status_code = 200
         self.background = None
         self.boundary = secrets.token_hex(16) if multipart else None
-        size = len(header) + plan.total_bytes
+        size = file_size(plan, header)
         if self.boundary is None:
             self.media_type = "application/octet-stream"
             headers = {**headers, "content-length": str(size)}
