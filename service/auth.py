@@ -30,10 +30,6 @@ class Authenticator:
     def __init__(self, tokens: list[str]) -> None:
         self._tokens = [token.encode() for token in tokens]
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._tokens)
-
     def __repr__(self) -> str:  # never show the tokens
         return f"Authenticator({len(self._tokens)} tokens)"
 
@@ -63,7 +59,11 @@ async def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> str | None:
-    """FastAPI dependency: the caller's identity, or a 401; stored for the access log."""
+    """FastAPI dependency: the caller's identity, or a 401; stored for the access log.
+
+    ``credentials`` is declared only so that OpenAPI shows the bearer scheme; the header
+    is checked by ``Authenticator``, which also gives the 401 its error format.
+    """
     principal = request.app.state.services.auth.principal(request.headers.get("authorization"))
     request.scope.setdefault("state", {})["principal"] = principal
     return principal
