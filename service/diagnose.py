@@ -13,6 +13,7 @@ charts, nothing from a CDN, so it works air-gapped) that calls ``/v1/plan``,
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -74,11 +75,12 @@ def _request_schema() -> dict[str, Any]:
 
 
 def _limits(request: Request) -> Limits:
-    settings = request.app.state.services.settings
-    return Limits(
-        max_tensors=min(settings.max_tensors, DIAGNOSE_MAX_TENSORS),
-        max_parameters=min(settings.max_parameters, DIAGNOSE_MAX_PARAMETERS),
-        max_depth=settings.max_depth,
+    """The server's limits, with the diagnose caps on tensors and parameters."""
+    limits = request.app.state.services.settings.limits()
+    return dataclasses.replace(
+        limits,
+        max_tensors=min(limits.max_tensors, DIAGNOSE_MAX_TENSORS),
+        max_parameters=min(limits.max_parameters, DIAGNOSE_MAX_PARAMETERS),
     )
 
 
