@@ -19,50 +19,40 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from core.errors import Loc, SpecError
 from core.fans import Fans
-from core.initializer_params import InitializerParams, from_keras_config
+from core.initializer_params import _KERAS_CLASSES, InitializerParams, from_keras_config
 
-# keras.initializers.get's string identifiers (snake_case names and aliases).
+# keras.initializers.get's string identifiers: every class's snake_case name (which is our
+# name for it, as a name means what it means in its framework) and Keras' short aliases,
+# whose meaning differs from our own "uniform" and "normal".
 _STRING_IDS = {
-    "zeros": "Zeros", "zero": "Zeros", "ones": "Ones", "one": "Ones", "constant": "Constant",
-    "uniform": "RandomUniform", "random_uniform": "RandomUniform",
-    "normal": "RandomNormal", "random_normal": "RandomNormal",
-    "truncated_normal": "TruncatedNormal", "variance_scaling": "VarianceScaling",
-    "glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
-    "he_uniform": "HeUniform", "he_normal": "HeNormal",
-    "lecun_uniform": "LecunUniform", "lecun_normal": "LecunNormal",
-    "orthogonal": "Orthogonal", "identity": "Identity",
+    **{name: class_name for class_name, name in reversed(_KERAS_CLASSES.items())},
+    "zero": "Zeros", "one": "Ones", "uniform": "RandomUniform", "normal": "RandomNormal",
 }
-# Keras classes derived from VarianceScaling: the ones EinsumDense gives its own fan axes.
-VARIANCE_SCALING_CLASSES = frozenset({
-    "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal",
-    "LecunUniform", "LecunNormal",
-})
 _PARAMS: TypeAdapter[Any] = TypeAdapter(InitializerParams)
+
+
+def axes_fans(shape: Sequence[int], input_axes: Sequence[int],
+              output_axes: Sequence[int]) -> Fans:
+    """Keras ``compute_fans`` with both axis lists: the products of the sizes on them."""
+    return Fans(math.prod(shape[a] for a in input_axes),
+                math.prod(shape[a] for a in output_axes))
 
 
 @dataclass(frozen=True)
 class KerasInit:
-    """A validated initializer, with the Keras facts that decide its fans."""
+    """A validated initializer and the fan axes its config names, if any."""
 
     params: BaseModel
-    class_name: str
     input_axes: tuple[int, ...] | None = None
     output_axes: tuple[int, ...] | None = None
 
-    @property
-    def variance_scaling(self) -> bool:
-        return self.class_name in VARIANCE_SCALING_CLASSES
-
     def explicit_fans(self, shape: Sequence[int]) -> Fans | None:
-        """Keras ``compute_fans`` with both axis lists given: products over those axes
-        (``ValueError`` if an axis is not in the shape)."""
+        """The fans from the config's axes when it gives both (as Keras reads them), else
+        ``None``; ``ValueError`` if an axis is not in the shape."""
         if self.input_axes is None or self.output_axes is None:
             return None
         try:
-            return Fans(
-                math.prod(shape[a] for a in self.input_axes),
-                math.prod(shape[a] for a in self.output_axes),
-            )
+            return axes_fans(shape, self.input_axes, self.output_axes)
         except IndexError:
             raise ValueError(
                 f"input_axes {list(self.input_axes)} / output_axes "
@@ -113,4 +103,4 @@ def keras_initializer(value: Any, loc: Loc, owner: str, warnings: list[str]) -> 
         # The first loc element is the union tag (our initializer name), not a Keras key.
         field = [part for part in first["loc"][1:] if isinstance(part, str | int)]
         raise SpecError((*loc, "config", *field), first["msg"]) from None
-    return KerasInit(params, class_name, input_axes, output_axes)
+    return KerasInit(params, input_axes, output_axes)

@@ -11,7 +11,6 @@ present as ``null`` means Keras ``add_weight``'s fallback, ``glorot_uniform``.
 
 from __future__ import annotations
 
-import math
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,17 +20,17 @@ from pydantic import ValidationError
 
 from core.errors import Loc, SpecError
 from core.fans import Fans
-from core.initializer_params import GlorotUniform, Ones, Orthogonal, RandomUniform, Zeros
-from core.keras_inits import KerasInit, keras_initializer
+from core.keras_inits import KerasInit, axes_fans, keras_initializer
 from core.keras_shapes import Shape, analyze_einsum, channels_axis
+from core.layers import tensors as defaults
 from core.layers.base import Expansion, LayerBase, Override, TensorPlan
 from core.layers.tensors import with_override_stats
 
-GLOROT = KerasInit(GlorotUniform(), "GlorotUniform")
-ORTHOGONAL = KerasInit(Orthogonal(), "Orthogonal")
-ZEROS = KerasInit(Zeros(), "Zeros")
-ONES = KerasInit(Ones(), "Ones")
-UNIFORM = KerasInit(RandomUniform(), "RandomUniform")  # Embedding's "uniform"
+GLOROT = KerasInit(defaults.GLOROT_UNIFORM)
+ORTHOGONAL = KerasInit(defaults.ORTHOGONAL)
+ZEROS = KerasInit(defaults.ZEROS)
+ONES = KerasInit(defaults.ONES)
+UNIFORM = KerasInit(defaults.KERAS_EMBEDDING_UNIFORM)  # Embedding's "uniform"
 
 
 class _Owner(LayerBase):
@@ -166,8 +165,7 @@ def _einsum_plans(layer: KerasLayer, sub: str, equation: str, bias_axes: str | N
     except (ValueError, IndexError, TypeError) as error:
         raise layer.error(f"{sub}{error}") from None
     kernel_shape = einsum.kernel_shape
-    fans = Fans(math.prod(kernel_shape[a] for a in einsum.input_axes),
-                math.prod(kernel_shape[a] for a in einsum.output_axes))
+    fans = axes_fans(kernel_shape, einsum.input_axes, einsum.output_axes)
     plans = [layer.tensor(f"{sub}kernel", kernel_shape, "kernel_initializer", GLOROT,
                           roles[0], layer_type, fans=fans)]
     if einsum.bias_shape is not None:
