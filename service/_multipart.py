@@ -38,7 +38,7 @@ class Part:
         length = headers.get("content-length", "")
         self.content_length: int | None = int(length) if length.isdigit() else None
         self._remaining = self.content_length
-        self.done = False
+        self.done = self._remaining == 0
 
     @property
     def content_type(self) -> str:

@@ -64,6 +64,16 @@ def test_multipart_parts_come_out_intact_however_the_bytes_arrive(step: int,
     assert reader.next_part() is None
 
 
+@pytest.mark.parametrize("step", [1, 4096])
+def test_multipart_part_of_content_length_zero_is_empty(step: int) -> None:
+    data = body([({"Content-Length": "0"}, b""), ({}, b"{}")])
+    reader = MultipartReader(Trickle(data, step), f"multipart/mixed; boundary={BOUNDARY}")
+    empty = reader.next_part()
+    assert empty is not None and empty.read() == b""
+    second = reader.next_part()
+    assert second is not None and second.read() == b"{}"
+
+
 def test_multipart_skips_a_part_left_unread() -> None:
     data = body([({}, b"x" * 1000), ({"Content-Type": "application/json"}, b"{}")])
     reader = MultipartReader(Trickle(data, 100), f"multipart/mixed; boundary={BOUNDARY}")
