@@ -142,7 +142,21 @@ def _with_spatial(shape: Shape, config: dict[str, Any], spatial: Sequence[int | 
     return (shape[0], *spatial, channels)
 
 
-def _sliding(size: int | None, window: int, stride: int, padding: str, dilation: int = 1):
+def _padding_mode(config: dict[str, Any]) -> str:
+    return str(config.get("padding", "valid")).lower()
+
+
+def _conv_options(
+    config: dict[str, Any], rank: int
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """A convolution's kernel_size, strides and dilation_rate, one per spatial dimension."""
+    return (tuple_of(config["kernel_size"], rank), tuple_of(config.get("strides", 1), rank),
+            tuple_of(config.get("dilation_rate", 1), rank))
+
+
+def _sliding(
+    size: int | None, window: int, stride: int, padding: str, dilation: int = 1
+) -> int | None:
     """Keras' conv/pooling length: valid floor((n - d(k-1) - 1)/s) + 1, same ceil(n/s)."""
     if size is None:
         return None
@@ -152,10 +166,8 @@ def _sliding(size: int | None, window: int, stride: int, padding: str, dilation:
 
 
 def conv_output(config: dict[str, Any], shape: Shape, rank: int, channels: int | None) -> Shape:
-    kernel = tuple_of(config["kernel_size"], rank)
-    strides = tuple_of(config.get("strides", 1), rank)
-    dilation = tuple_of(config.get("dilation_rate", 1), rank)
-    padding = str(config.get("padding", "valid")).lower()
+    kernel, strides, dilation = _conv_options(config, rank)
+    padding = _padding_mode(config)
     spatial = [
         _sliding(n, k, s, padding, d)
         for n, k, s, d in zip(_spatial(shape, config), kernel, strides, dilation, strict=True)
@@ -163,7 +175,10 @@ def conv_output(config: dict[str, Any], shape: Shape, rank: int, channels: int |
     return _with_spatial(shape, config, spatial, channels)
 
 
-def _transposed_length(size, kernel, stride, padding, output_padding, dilation):
+def _transposed_length(
+    size: int | None, kernel: int, stride: int, padding: str, output_padding: int | None,
+    dilation: int,
+) -> int | None:
     """Keras ``_get_output_shape_given_tf_padding``."""
     if size is None:
         return None
@@ -177,10 +192,8 @@ def _transposed_length(size, kernel, stride, padding, output_padding, dilation):
 
 
 def conv_transpose_output(config: dict[str, Any], shape: Shape, rank: int) -> Shape:
-    kernel = tuple_of(config["kernel_size"], rank)
-    strides = tuple_of(config.get("strides", 1), rank)
-    dilation = tuple_of(config.get("dilation_rate", 1), rank)
-    padding = str(config.get("padding", "valid")).lower()
+    kernel, strides, dilation = _conv_options(config, rank)
+    padding = _padding_mode(config)
     out_pad = config.get("output_padding")
     out_pad = (None,) * rank if out_pad is None else tuple_of(out_pad, rank)
     spatial = [
@@ -195,10 +208,9 @@ def _pooling(rank: int) -> Callable[[dict[str, Any], Shape], Shape]:
     def output(config: dict[str, Any], shape: Shape) -> Shape:
         pool = tuple_of(config.get("pool_size", 2), rank)
         strides = pool if config.get("strides") is None else tuple_of(config["strides"], rank)
-        padding = str(config.get("padding", "valid")).lower()
+        padding = _padding_mode(config)
         spatial = [
-            None if n is None else
-            ((n - p) // s + 1 if padding == "valid" else (n - 1) // s + 1)
+            _sliding(n, p, s, padding)
             for n, p, s in zip(_spatial(shape, config), pool, strides, strict=True)
         ]
         channels = shape[channels_axis(config)]
@@ -223,7 +235,7 @@ def _pairs(value: Any, rank: int) -> list[tuple[int, int]]:
     return [(v, v) if isinstance(v, int) else (v[0], v[1]) for v in value]
 
 
-def _padding(rank: int, sign: int, key: str):
+def _padding(rank: int, sign: int, key: str) -> Callable[[dict[str, Any], Shape], Shape]:
     def output(config: dict[str, Any], shape: Shape) -> Shape:
         amounts = _pairs(config[key], rank)
         spatial = [
@@ -235,7 +247,7 @@ def _padding(rank: int, sign: int, key: str):
     return output
 
 
-def _upsampling(rank: int):
+def _upsampling(rank: int) -> Callable[[dict[str, Any], Shape], Shape]:
     def output(config: dict[str, Any], shape: Shape) -> Shape:
         size = tuple_of(config.get("size", 2), rank)
         spatial = [None if n is None else n * f
