@@ -9,8 +9,11 @@ without being scanned; one without is scanned for the boundary as it passes.
 
 from __future__ import annotations
 
+import json
 from email.message import Message
+from typing import Any
 
+from service._http import Response
 from service._receive import ProtocolError, Source
 
 FILL_BYTES = 1 << 20
@@ -195,3 +198,29 @@ class MultipartReader:
             return None
         self._part = Part(self, self._headers())
         return self._part
+
+
+class InitBody:
+    """A ``/v1/init`` answer: the safetensors ``file`` (the whole body, or part 1 of a
+    ``multipart/mixed`` one) and its declared ``content_length``; then ``report()``."""
+
+    def __init__(self, response: Response) -> None:
+        self.file: Source = response
+        self.content_length = response.content_length
+        self._reader: MultipartReader | None = None
+        content_type = response.header("Content-Type") or ""
+        if content_type.startswith("multipart/"):
+            self._reader = MultipartReader(response, content_type)
+            part = self._reader.next_part()
+            if part is None:
+                raise ProtocolError("multipart response without parts")
+            self.file, self.content_length = part, part.content_length
+
+    def report(self) -> dict[str, Any] | None:
+        """The JSON report of part 2 (None for a plain file); once the file is read."""
+        if self._reader is None:
+            return None
+        part = self._reader.next_part()
+        if part is None:
+            raise ProtocolError("multipart response without its report part")
+        return json.loads(part.read())

@@ -26,7 +26,7 @@ from core.report import layer_groups
 from core.report import plan_document as plan_document_of
 from core.writer import file_metadata
 from service._http import Response, Transport
-from service._multipart import MultipartReader
+from service._multipart import InitBody
 from service._receive import (
     Progress,
     ProtocolError,
@@ -149,14 +149,8 @@ class GroupFetch:
 
     def _receive(self, response: Response, names: list[str], sink: Sink,
                  progress: Progress | None) -> dict[str, Any] | None:
-        content_type = response.header("Content-Type") or ""
-        reader = None
-        source: Any = response
-        if content_type.startswith("multipart/"):
-            reader = MultipartReader(response, content_type)
-            source = reader.next_part()
-            if source is None:
-                raise ProtocolError("multipart response without parts")
+        answer = InitBody(response)
+        source = answer.file
         layout = read_layout(source)
         if sorted(layout.entries) != sorted(names):
             raise ProtocolError("a group's response holds other tensors than it asked for")
@@ -167,12 +161,7 @@ class GroupFetch:
             begin, end = entry["data_offsets"]
             copy_into(source, sink, offset, end - begin, progress=progress)
         expect_end(source)
-        if reader is None:
-            return None
-        report_part = reader.next_part()
-        if report_part is None:
-            raise ProtocolError("multipart response without its report part")
-        return json.loads(report_part.read())
+        return answer.report()
 
 
 def file_offsets(header: bytes) -> dict[str, tuple[int, dict[str, Any]]]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from service._http import ChecksumError, Endpoint, Transport, WeightinitError
-from service._multipart import MultipartReader
+from service._multipart import InitBody
 from service._parallel import GroupFetch, balance, file_offsets, full_header, merged_report
 from service._receive import (
     FileSink,
@@ -201,20 +201,9 @@ class Client:
         try:
             with self._transport.open("POST", "/v1/init", fetch.payload,
                                       accept=accept) as response:
-                content_type = response.header("Content-Type") or ""
-                report = None
-                if content_type.startswith("multipart/"):
-                    reader = MultipartReader(response, content_type)
-                    part = reader.next_part()
-                    if part is None:
-                        raise ProtocolError("multipart response without parts")
-                    sink, layout, digest = _receive(part, part.content_length, fetch)
-                    report_part = reader.next_part()
-                    if report_part is None:
-                        raise ProtocolError("multipart response without its report part")
-                    report = json.loads(report_part.read())
-                else:
-                    sink, layout, digest = _receive(response, response.content_length, fetch)
+                answer = InitBody(response)
+                sink, layout, digest = _receive(answer.file, answer.content_length, fetch)
+                report = answer.report()
             if fetch.with_report and report is None:  # a server that ignored Accept
                 report = self.report(fetch.payload)
             if fetch.verify:
