@@ -58,6 +58,12 @@ def theoretical(init: ResolvedInit) -> dict[str, Any]:
     return {"kind": "none", "approximate": False}
 
 
+def _cdf_at_bounds(dist: dict[str, Any]) -> tuple[float, float]:
+    """A truncated normal's untruncated CDF at its bounds ``a`` and ``b``."""
+    low, high = _normal_cdf(np.array([dist["a"], dist["b"]]), dist["mean"], dist["std"])
+    return low, high
+
+
 def cdf(dist: dict[str, Any], x: np.ndarray) -> np.ndarray | None:
     """P(X <= x) for the kinds with a density; ``None`` otherwise."""
     kind = dist["kind"]
@@ -66,8 +72,7 @@ def cdf(dist: dict[str, Any], x: np.ndarray) -> np.ndarray | None:
     if kind == "normal":
         return _normal_cdf(x, dist["mean"], dist["std"])
     if kind == "truncated_normal":
-        low, high = (_normal_cdf(np.array([v]), dist["mean"], dist["std"])[0]
-                     for v in (dist["a"], dist["b"]))
+        low, high = _cdf_at_bounds(dist)
         inside = np.clip(x, dist["a"], dist["b"])
         return (_normal_cdf(inside, dist["mean"], dist["std"]) - low) / (high - low)
     return None
@@ -82,7 +87,8 @@ def pdf(dist: dict[str, Any], x: np.ndarray) -> np.ndarray | None:
     if kind == "normal":
         return _normal_pdf(x, dist["mean"], dist["std"])
     if kind == "truncated_normal":
-        mass = float(np.diff(cdf({**dist, "kind": "normal"}, np.array([dist["a"], dist["b"]])))[0])
+        low, high = _cdf_at_bounds(dist)
+        mass = float(high - low)
         inside = (x >= dist["a"]) & (x <= dist["b"])
         return np.where(inside, _normal_pdf(x, dist["mean"], dist["std"]) / mass, 0.0)
     return None

@@ -121,6 +121,11 @@ class _Weights:
     transposed: bool = False
 
 
+def _second_moment(variance: float, mean: float) -> float:
+    """``E[w^2] = Var[w] + E[w]^2``, what a weight contributes to the signal's scale."""
+    return variance + mean**2
+
+
 def _units(item: _Weights, convention: str, groups: int) -> tuple[int, int, int]:
     """(in_channels, out_channels, receptive) of a weight in the convention's layout."""
     shape = item.shape
@@ -196,8 +201,7 @@ def links_from_plan(plan: Plan) -> list[Link]:
     spec = plan.spec
     if spec.layers is None:
         raise NotSequential("signal propagation needs a layers spec")
-    by_name = {output.name: output.plan for output in plan.outputs}
-    separator = "." if spec.convention == "torch" else "/"
+    by_role = {(output.plan.layer, output.plan.role): output.plan for output in plan.outputs}
     items = []
     for path, layer in _walk(spec.layers, spec.convention):
         if not isinstance(layer, Linear | Conv):
@@ -205,17 +209,15 @@ def links_from_plan(plan: Plan) -> list[Link]:
                 f"{path} is a {layer.type} layer: signal propagation covers stacks of "
                 "linear and conv layers only"
             )
-        weight_name = path + separator + ("weight" if spec.convention == "torch" else "kernel")
-        bias_name = path + separator + "bias" if layer.bias else None
-        if weight_name not in by_name or (bias_name and bias_name not in by_name):
+        weight, bias = by_role.get((path, "weight")), by_role.get((path, "bias"))
+        if weight is None or (layer.bias and bias is None):
             raise NotSequential(f"{path}: its tensors are not all in the plan (select?)")
-        weight = by_name[weight_name]
-        bias = by_name[bias_name] if bias_name else None
         items.append(
             _Weights(
-                path, layer.type, weight_name, bias_name, weight.shape,
-                weight.init.expected_variance + weight.init.expected_mean**2,
-                bias.init.expected_variance + bias.init.expected_mean**2 if bias else 0.0,
+                path, layer.type, weight.name, bias.name if bias else None, weight.shape,
+                _second_moment(weight.init.expected_variance, weight.init.expected_mean),
+                _second_moment(bias.init.expected_variance, bias.init.expected_mean)
+                if bias else 0.0,
                 weight.fans.fan_in, weight.fans.fan_out,
                 groups=getattr(layer, "groups", 1),
                 transposed=getattr(layer, "transposed", False),
@@ -251,8 +253,8 @@ def links_from_document(document: dict[str, Any]) -> list[Link]:
             _Weights(
                 path, weight["layer_type"], weight["name"], bias["name"] if bias else None,
                 tuple(weight.get("full_shape", weight["shape"])),
-                weight["expected_variance"] + weight["expected_mean"] ** 2,
-                bias["expected_variance"] + bias["expected_mean"] ** 2 if bias else 0.0,
+                _second_moment(weight["expected_variance"], weight["expected_mean"]),
+                _second_moment(bias["expected_variance"], bias["expected_mean"]) if bias else 0.0,
                 weight["fan_in"], weight["fan_out"],
             )
         )
