@@ -24,13 +24,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from core.writer import MAX_HEADER_BYTES
 from service._http import ProtocolError
 from service._prefault import Prefaulter, address_of
 
 PREFAULT = True  # fault destination pages in on a helper thread (off: for A/B benchmarks)
 
 CHUNK_BYTES = 8 << 20
-MAX_HEADER_BYTES = 100_000_000  # the safetensors loaders' own limit
 
 
 class Source(Protocol):
@@ -229,13 +229,11 @@ class HashFollower:
 
     def finish(self) -> str:
         """Hash what is left and return the hex digest."""
-        with self._condition:
-            self._end = self._ready
-            self._condition.notify()
-        self._thread.join()
+        self.cancel()
         return self._digest.hexdigest()
 
     def cancel(self) -> None:
+        """Stop the thread once it has hashed what is ready (after a failure, too)."""
         with self._condition:
             self._end = self._ready
             self._condition.notify()
