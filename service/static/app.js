@@ -10,7 +10,8 @@ import { sha256Hex } from "./sha256.js";
 
 const $ = (id) => document.getElementById(id);
 const DENSE_TYPES = new Set(["linear", "conv1d", "conv2d", "conv3d"]);
-const ACTIVATIONS = ["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "linear", "softmax"];
+const ACTIVATIONS = ["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "linear"];
+const OUTPUT_ACTIVATIONS = [...ACTIVATIONS, "softmax"];  // softmax: after the last layer only
 
 const state = {
   examples: [],
@@ -43,6 +44,12 @@ async function api(path, body, binary = false) {
 }
 
 function setStatus(text) { $("status").textContent = text; }
+
+// Generate and Download act on the planned spec: only while it is the one shown.
+function setPlanned(planned) {
+  $("generate-button").disabled = !planned;
+  $("download-button").disabled = !planned;
+}
 
 function showError(error) {
   const box = $("error");
@@ -117,13 +124,11 @@ function renderActivations() {
     label.textContent = layer;
     const select = document.createElement("select");
     select.dataset.layer = layer;
-    for (const name of ACTIVATIONS) select.appendChild(new Option(name, name));
+    const choices = index === layers.length - 1 ? OUTPUT_ACTIVATIONS : ACTIVATIONS;
+    for (const name of choices) select.appendChild(new Option(name, name));
     const preset = state.defaultActivations;
-    let value = typeof preset === "string" ? preset : (preset[layer] || "relu");
-    if (index === layers.length - 1 && typeof preset === "string" && preset !== "relu") {
-      value = preset;
-    }
-    select.value = ACTIVATIONS.includes(value) ? value : "relu";
+    const value = typeof preset === "string" ? preset : (preset[layer] || "relu");
+    select.value = choices.includes(value) ? value : "relu";
     label.appendChild(select);
     box.appendChild(label);
   });
@@ -148,6 +153,7 @@ async function plan() {
     showError(error);
     return false;
   }
+  setPlanned(false);
   setStatus("planning…");
   try {
     const document = await api("v1/plan", spec);
@@ -158,8 +164,7 @@ async function plan() {
     state.diagnosis = null;
     renderPlanTable();
     renderActivations();
-    $("generate-button").disabled = false;
-    $("download-button").disabled = false;
+    setPlanned(true);
     $("download-info").replaceChildren();
     setStatus(`planned: ${document.tensors.length} tensors`);
     return true;
@@ -261,6 +266,11 @@ async function start() {
     for (const select of $("activations").querySelectorAll("select")) {
       select.value = event.target.value;
     }
+  });
+  $("spec").addEventListener("input", () => {
+    state.run++;  // answers still coming for the previous text no longer apply
+    setPlanned(false);
+    setStatus(state.plan ? "spec edited: Plan again" : "");
   });
   $("upload").addEventListener("change", async (event) => {
     const file = event.target.files[0];
