@@ -15,11 +15,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from core import (
+    ChunkStream,
+    Observer,
     Spec,
     SpecError,
     build_plan,
+    header_bytes,
     plan_document,
     report_document,
+    stream_bytes,
     verify_file,
     write_file,
 )
@@ -71,10 +75,6 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from core.files import Observer
-    from core.generate import ChunkStream
-    from core.writer import header_bytes, stream_bytes
-
     plan = build_plan(_load_spec(args.spec))
     observer = Observer()
     for _ in stream_bytes(header_bytes(plan), iter(ChunkStream(plan, with_stats=True)), observer):

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import multiprocess
 
+from core import ChunkStream, Spec, build_plan
 from service.app import create_app
 from service.capacity import Capacity
 from service.settings import Settings
@@ -82,8 +83,6 @@ def warm_up() -> None:
     """Generate a tiny model of every common dtype and distribution once, so the numba
     kernels are compiled (or loaded from their cache) before the first request, then
     freeze the startup heap."""
-    from core import ChunkStream, Spec, build_plan
-
     inits = [{"name": "uniform", "low": -1.0, "high": 1.0},
              {"name": "normal", "mean": 0.0, "std": 1.0},
              {"name": "truncated_normal", "mean": 0.0, "std": 1.0}, "he_normal", "zeros"]
