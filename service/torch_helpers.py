@@ -27,8 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 DEFAULT_FALLBACK_INIT: dict[str, Any] = {"name": "normal", "mean": 0.0, "std": 0.02}
-_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16",
-           "float64": "float64"}
+_SPEC_DTYPES = frozenset({"float32", "float16", "bfloat16", "float64"})  # torch's names too
 
 FallbackInit = dict[str, Any] | Callable[[str, Any], dict[str, Any]]
 
@@ -119,7 +118,9 @@ def _all_tensors(module: Any, prefix: str) -> Iterator[tuple[str, Any, bool]]:
 
 
 def _dtype_name(tensor: Any) -> str | None:
-    return _DTYPES.get(str(tensor.dtype).removeprefix("torch."))
+    """The spec dtype of a tensor; None for one no spec dtype matches (integers, float8)."""
+    name = str(tensor.dtype).removeprefix("torch.")
+    return name if name in _SPEC_DTYPES else None
 
 
 def tied_names(module: Any) -> dict[str, str]:
