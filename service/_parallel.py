@@ -20,7 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from core import Limits, Spec, build_plan, header_bytes
+from pydantic import ValidationError
+
+from core import Limits, Spec, SpecError, build_plan, header_bytes
 from core.plan import ITEMSIZE, Plan
 from core.report import layer_groups
 from core.report import plan_document as plan_document_of
@@ -62,10 +64,13 @@ def balance(tensors: list[dict[str, Any]], groups: int) -> list[list[str]]:
 
 def full_header(payload: dict[str, Any], plan_document: dict[str, Any]) -> tuple[bytes, Plan]:
     """The header of the whole file, as the server would write it, and the local plan.
-    Raises ``ProtocolError`` if the server's plan document differs from the one this
-    client's engine makes (a server of another release: its header could differ), so
-    the caller can fall back to a single fetch."""
-    plan = build_plan(Spec.model_validate(payload), _NO_LIMITS)
+    Raises ``ProtocolError`` if this client's engine cannot plan the spec or makes
+    another plan document than the server's (a server of another release: its header
+    could differ), so the caller can fall back to a single fetch."""
+    try:
+        plan = build_plan(Spec.model_validate(payload), _NO_LIMITS)
+    except (ValidationError, SpecError) as error:  # the server's is a newer release
+        raise ProtocolError(f"this client's engine cannot plan the spec: {error}") from None
     local = json.loads(json.dumps(plan_document_of(plan)))
     provenance = {"weightinit_version", "file_bytes"}  # the version string's length
     differing = sorted(key for key in set(local) | set(plan_document)

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from service._http import error_from_response, retry_after_seconds
+from service._http import ProtocolError, error_from_response, retry_after_seconds
 from service._multipart import MultipartReader
-from service._parallel import balance, tensor_bytes
+from service._parallel import balance, full_header, tensor_bytes
 from service._prefault import MIN_BYTES, Prefaulter, address_of
 from service.client import WeightinitError
 
@@ -143,3 +143,14 @@ def test_prefaulting_never_changes_the_contents() -> None:
     prefaulter.stop()
     assert buffer == pattern
 
+
+
+@pytest.mark.parametrize("layer", [
+    {"type": "from_a_newer_release", "name": "x"},  # the schema of this client's engine
+    {"type": "tensor", "name": "x", "shape": [2], "init": "no_such_initializer"},
+])
+def test_a_spec_this_clients_engine_cannot_plan_falls_back_to_one_stream(layer: dict) -> None:
+    """The server accepted it (a newer release): the parallel fetch, which needs the local
+    engine's header, is unavailable, which is a ``ProtocolError``, not a crash."""
+    with pytest.raises(ProtocolError, match="cannot plan"):
+        full_header({"seed": 1, "layers": [layer]}, {"tensors": []})
