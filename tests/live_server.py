@@ -20,6 +20,17 @@ import httpx
 STARTUP_TIMEOUT_S = 120.0
 
 
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text (0 when absent)."""
+    for line in text.splitlines():
+        match = re.match(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$", line)
+        if match and match.group(1) == name:
+            found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+            if all(found.get(k) == v for k, v in labels.items()):
+                return float(match.group(3))
+    return 0.0
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -55,13 +66,7 @@ class RunningServer:
         return httpx.get(f"{self.base_url}/metrics", timeout=30).text
 
     def metric(self, name: str, **labels: str) -> float:
-        for line in self.metrics_text().splitlines():
-            match = re.match(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$", line)
-            if match and match.group(1) == name:
-                found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
-                if all(found.get(k) == v for k, v in labels.items()):
-                    return float(match.group(3))
-        return 0.0
+        return metric(self.metrics_text(), name, **labels)
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():

@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from live_server import RunningServer, start_server
+from live_server import RunningServer
 from safetensors.numpy import load_file
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -20,15 +19,6 @@ needs_transformers = pytest.mark.skipif(
     find_spec("transformers") is None,
     reason="transformers is a test dependency: pip install -e '.[test]'",
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    running = start_server()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def run_example(name: str, server: RunningServer, *extra: str) -> str:

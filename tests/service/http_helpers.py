@@ -1,10 +1,10 @@
-"""Helpers for the in-process HTTP tests: apps with their own settings, specs, metrics."""
+"""Helpers for the in-process HTTP tests: apps with their own settings, and specs.
+(Prometheus samples are read with ``live_server.metric``.)"""
 
 from __future__ import annotations
 
 import copy
 import json
-import re
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -39,18 +39,6 @@ def body(spec: dict[str, Any]) -> bytes:
 def client(**settings: Any) -> TestClient:
     """A TestClient on a fresh app (its own metrics, capacity and cache)."""
     return TestClient(create_app(Settings(**settings)))
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in Prometheus text (0 when absent)."""
-    for line in text.splitlines():
-        match = re.match(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$", line)
-        if not match or match.group(1) != name:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(match.group(3))
-    return 0.0
 
 
 def error_of(response: Any) -> dict[str, Any]:

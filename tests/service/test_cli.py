@@ -10,15 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import struct
 import subprocess
-import sys
-from pathlib import Path
 
 import ml_dtypes  # noqa: F401  (registers bfloat16 for safetensors.numpy)
 import pytest
 import safetensors.numpy
+from live_server import weightinit_command
 
 SPEC = {
     "seed": 4321,
@@ -36,15 +34,6 @@ SPEC = {
          "init": {"name": "normal", "mean": 0.0, "std": 0.02}},
     ],
 }
-
-
-def weightinit_command() -> list[str]:
-    """The installed console script of this interpreter's environment."""
-    script = Path(sys.executable).with_name("weightinit")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("weightinit")
-    return [found] if found else [sys.executable, "-m", "service.cli"]
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

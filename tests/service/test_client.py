@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from live_server import RunningServer, free_port, start_server
+from live_server import RunningServer, free_port
 from safetensors.numpy import load_file
 from server_process import StubAnswer, StubServer
 
@@ -43,15 +42,6 @@ SPEC: dict[str, Any] = {
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    running = start_server()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ from email.parser import BytesParser
 from email.policy import HTTP
 
 import pytest
-from http_helpers import MLP, body, client, error_of, metric, mlp
+from http_helpers import MLP, body, client, error_of, mlp
+from live_server import metric
 
 from core import REGISTRY
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from http_helpers import metric
+from live_server import metric
 
 from service.app import create_app
 from service.settings import Settings

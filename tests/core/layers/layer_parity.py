@@ -58,6 +58,24 @@ def write_and_load_torch(spec: Spec, directory: Path) -> dict[str, Any]:
     return load_file(str(path))
 
 
+def holder(name: str, module: Any) -> Any:
+    """A torch module with ``module`` as its attribute ``name`` (state-dict prefix)."""
+    import torch
+
+    parent = torch.nn.Module()
+    parent.add_module(name, module)
+    return parent
+
+
+def assert_loads_strictly(spec: Spec, module: Any, directory: Path) -> None:
+    """The spec's file, read by safetensors.torch, has the module's state-dict names,
+    shapes and dtypes, and ``load_state_dict(strict=True)`` takes it."""
+    loaded = write_and_load_torch(spec, directory)
+    expected = {k: (tuple(v.shape), v.dtype) for k, v in module.state_dict().items()}
+    assert {k: (tuple(v.shape), v.dtype) for k, v in loaded.items()} == expected
+    module.load_state_dict(loaded, strict=True)
+
+
 def seed_count(numel: int) -> int:
     """Seeds to pool so that a tensor of ``numel`` values gives about TARGET_VALUES."""
     return max(3, min(200, math.ceil(TARGET_VALUES / max(1, numel))))

@@ -8,6 +8,8 @@ import pytest
 import torch
 from layer_parity import (
     assert_all_same_distribution,
+    assert_loads_strictly,
+    holder,
     keras_signature,
     keras_stacked,
     min_numel,
@@ -16,7 +18,6 @@ from layer_parity import (
     seed_count,
     spec_of,
     torch_stacked,
-    write_and_load_torch,
 )
 
 from core import SpecError, build_plan, plan_document
@@ -39,20 +40,11 @@ def _layer(**extra):
             "num_heads": HEADS, **extra}
 
 
-def _holder(factory):
-    module = nn.Module()
-    module.attn = factory()
-    return module
-
-
 @pytest.mark.parametrize("case", sorted(TORCH_CASES))
 def test_torch_attention_loads_strictly_with_torch_names_and_dtypes(tmp_path, case):
     extra, factory = TORCH_CASES[case]
-    loaded = write_and_load_torch(spec_of("torch", [_layer(**extra)]), tmp_path)
-    module = _holder(factory)
-    expected = {k: (tuple(v.shape), v.dtype) for k, v in module.state_dict().items()}
-    assert {k: (tuple(v.shape), v.dtype) for k, v in loaded.items()} == expected
-    module.load_state_dict(loaded, strict=True)
+    assert_loads_strictly(spec_of("torch", [_layer(**extra)]), holder("attn", factory()),
+                          tmp_path)
 
 
 @pytest.mark.parametrize("case", sorted(TORCH_CASES))
@@ -60,7 +52,7 @@ def test_torch_attention_matches_torch_default_distribution(case):
     extra, factory = TORCH_CASES[case]
     seeds = seed_count(min_numel(v.shape for v in factory().state_dict().values()))
     ours = ours_stacked("torch", [_layer(**extra)], seeds)
-    assert_all_same_distribution(ours, torch_stacked(lambda: _holder(factory), seeds))
+    assert_all_same_distribution(ours, torch_stacked(lambda: holder("attn", factory()), seeds))
 
 
 def test_torch_packed_in_proj_uses_fans_of_the_packed_matrix():

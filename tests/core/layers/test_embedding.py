@@ -8,6 +8,8 @@ import pytest
 import torch
 from layer_parity import (
     assert_all_same_distribution,
+    assert_loads_strictly,
+    holder,
     keras_signature,
     keras_stacked,
     our_signature,
@@ -15,7 +17,6 @@ from layer_parity import (
     seed_count,
     spec_of,
     torch_stacked,
-    write_and_load_torch,
 )
 
 from core import SpecError, build_plan, plan_document
@@ -29,25 +30,20 @@ def _layer(**extra):
             "embedding_dim": DIM, **extra}
 
 
-class _Holder(torch.nn.Module):
-    def __init__(self, padding_idx=None):
-        super().__init__()
-        self.emb = torch.nn.Embedding(VOCAB, DIM, padding_idx=padding_idx)
+def _torch_module(padding_idx=None):
+    return holder("emb", torch.nn.Embedding(VOCAB, DIM, padding_idx=padding_idx))
 
 
 @pytest.mark.parametrize("padding_idx", [None, 3, -1])
 def test_torch_embedding_loads_strictly_with_torch_names_and_dtypes(tmp_path, padding_idx):
-    loaded = write_and_load_torch(spec_of("torch", [_layer(padding_idx=padding_idx)]), tmp_path)
-    module = _Holder(padding_idx)
-    expected = {k: (tuple(v.shape), v.dtype) for k, v in module.state_dict().items()}
-    assert {k: (tuple(v.shape), v.dtype) for k, v in loaded.items()} == expected
-    module.load_state_dict(loaded, strict=True)
+    assert_loads_strictly(spec_of("torch", [_layer(padding_idx=padding_idx)]),
+                          _torch_module(padding_idx), tmp_path)
 
 
 @pytest.mark.parametrize("padding_idx", [None, 3, -1])
 def test_torch_embedding_matches_torch_default_distribution(padding_idx):
     ours = ours_stacked("torch", [_layer(padding_idx=padding_idx)], SEEDS)
-    reference = torch_stacked(lambda: _Holder(padding_idx), SEEDS)
+    reference = torch_stacked(lambda: _torch_module(padding_idx), SEEDS)
     assert_all_same_distribution(ours, reference)
     if padding_idx is not None:  # the padding row is zero and the others are not
         assert not ours["emb.weight"][:, padding_idx].any()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -30,6 +29,7 @@ from layer_parity import (
     torch_stacked,
     write_and_load_torch,
 )
+from live_server import weightinit_command
 from safetensors.numpy import load_file as load_numpy
 from safetensors.torch import load_file as load_torch
 
@@ -107,10 +107,8 @@ def run_cli(spec: dict, directory: Path) -> Path:
     """``weightinit init spec.json -o model.safetensors`` in a subprocess."""
     spec_path, out = directory / "spec.json", directory / "model.safetensors"
     spec_path.write_text(json.dumps(spec))
-    script = Path(sys.executable).with_name("weightinit")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
     subprocess.run(
-        [*command, "init", str(spec_path), "-o", str(out), "--quiet"],
+        [*weightinit_command(), "init", str(spec_path), "-o", str(out), "--quiet"],
         check=True, capture_output=True, timeout=120,
     )
     return out

@@ -12,6 +12,8 @@ import pytest
 import torch
 from layer_parity import (
     assert_all_same_distribution,
+    assert_loads_strictly,
+    holder,
     keras_signature,
     keras_stacked,
     our_signature,
@@ -62,27 +64,18 @@ TORCH_CASES = {
 }
 
 
-def _holder(factory):
-    module = nn.Module()
-    module.norm = factory()
-    return module
-
-
 @pytest.mark.parametrize("case", sorted(TORCH_CASES))
 def test_torch_norm_loads_strictly_with_torch_names_and_dtypes(tmp_path, case):
     layer, factory = TORCH_CASES[case]
-    loaded = write_and_load_torch(spec_of("torch", [{**layer, "name": "norm"}]), tmp_path)
-    module = _holder(factory)
-    expected = {k: (tuple(v.shape), v.dtype) for k, v in module.state_dict().items()}
-    assert {k: (tuple(v.shape), v.dtype) for k, v in loaded.items()} == expected
-    module.load_state_dict(loaded, strict=True)
+    assert_loads_strictly(spec_of("torch", [{**layer, "name": "norm"}]),
+                          holder("norm", factory()), tmp_path)
 
 
 @pytest.mark.parametrize("case", sorted(TORCH_CASES))
 def test_torch_norm_values_equal_torch_defaults(case):
     layer, factory = TORCH_CASES[case]
     ours = ours_stacked("torch", [{**layer, "name": "norm"}], 2)
-    assert_all_same_distribution(ours, torch_stacked(lambda: _holder(factory), 2))
+    assert_all_same_distribution(ours, torch_stacked(lambda: holder("norm", factory()), 2))
 
 
 def test_num_batches_tracked_is_int64_zero_whatever_the_dtype(tmp_path):

@@ -8,6 +8,8 @@ import pytest
 import torch
 from layer_parity import (
     assert_all_same_distribution,
+    assert_loads_strictly,
+    holder,
     keras_signature,
     keras_stacked,
     min_numel,
@@ -16,7 +18,6 @@ from layer_parity import (
     seed_count,
     spec_of,
     torch_stacked,
-    write_and_load_torch,
 )
 
 from core import SpecError, build_plan, plan_document
@@ -48,20 +49,11 @@ def _layer(extra, **more):
     return {"name": "rnn", "input_size": INPUT, "hidden_size": HIDDEN, **extra, **more}
 
 
-def _holder(factory):
-    module = nn.Module()
-    module.rnn = factory()
-    return module
-
-
 @pytest.mark.parametrize("case", sorted(TORCH_CASES))
 def test_torch_rnn_loads_strictly_with_torch_names_and_dtypes(tmp_path, case):
     extra, factory = TORCH_CASES[case]
-    loaded = write_and_load_torch(spec_of("torch", [_layer(extra)]), tmp_path)
-    module = _holder(factory)
-    expected = {k: (tuple(v.shape), v.dtype) for k, v in module.state_dict().items()}
-    assert {k: (tuple(v.shape), v.dtype) for k, v in loaded.items()} == expected
-    module.load_state_dict(loaded, strict=True)
+    assert_loads_strictly(spec_of("torch", [_layer(extra)]), holder("rnn", factory()),
+                          tmp_path)
 
 
 @pytest.mark.parametrize("case", sorted(TORCH_CASES))
@@ -69,7 +61,7 @@ def test_torch_rnn_matches_torch_default_distribution(case):
     extra, factory = TORCH_CASES[case]
     seeds = seed_count(min_numel(v.shape for v in factory().state_dict().values()))
     ours = ours_stacked("torch", [_layer(extra)], seeds)
-    assert_all_same_distribution(ours, torch_stacked(lambda: _holder(factory), seeds))
+    assert_all_same_distribution(ours, torch_stacked(lambda: holder("rnn", factory()), seeds))
 
 
 def _sequential(layers):
