@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import subprocess
+import sys
 from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
@@ -163,3 +165,32 @@ def test_shard_along_dim_1_of_selected_weights(server: RunningServer) -> None:
     ]
     for name in names:
         assert torch.equal(torch.cat([r[name] for r in ranks], dim=1), full[name])
+
+
+def golden_tables() -> tuple[dict, dict]:
+    """The v1 golden specs and digests of ``tests/core`` (one table, not a copy)."""
+    core_tests = str(Path(__file__).resolve().parents[1] / "core")
+    if core_tests not in sys.path:
+        sys.path.insert(0, core_tests)
+    from golden_specs import GOLDEN_SPECS
+    from test_golden import GOLDEN
+
+    return GOLDEN_SPECS, GOLDEN
+
+
+@pytest.mark.parametrize("key", ["every_initializer_float32", "keras_float32", "bfloat16",
+                                 "int64_batch_norm"])
+def test_served_bytes_are_the_golden_vectors(server: RunningServer, key: str) -> None:
+    """The server's streaming path (worker threads, coalesced chunks, a socket) sends the
+    algorithm-v1 bytes pinned in tests/core/test_golden.py, tensor by tensor."""
+    specs, golden = golden_tables()
+    response = post(server, "/v1/init", specs[key])
+    assert response.status_code == 200
+    body = response.content
+    (header_length,) = struct.unpack("<Q", body[:8])
+    header = json.loads(body[8 : 8 + header_length])
+    data = body[8 + header_length :]
+    got = {name: hashlib.sha256(data[entry["data_offsets"][0] : entry["data_offsets"][1]])
+           .hexdigest() for name, entry in header.items() if name != "__metadata__"}
+    got["<data>"] = hashlib.sha256(data).hexdigest()
+    assert got == {name: digest for name, digest in golden[key].items() if name != "<file>"}
