@@ -8,10 +8,11 @@ import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.generate import ChunkStream
 from core.plan import Plan
-from core.writer import Observer, file_metadata, header_bytes, stream_bytes
+from core.writer import MAX_HEADER_BYTES, Observer, header_bytes, stream_bytes
 
 # Files are written (and verified) with 1 MiB chunks rather than the stream default: the
 # chunks in flight are the only part of a CLI's memory that grows with the work, and the
@@ -54,17 +55,20 @@ class Verification:
     tensor: str | None = None
 
 
-def _read_header(path: Path) -> tuple[int, dict]:
+def _read_header(path: Path) -> tuple[int, dict[str, Any]]:
+    """The header length and the parsed header (``ValueError`` if it is not safetensors)."""
     with path.open("rb") as handle:
         prefix = handle.read(8)
         if len(prefix) < 8:
             raise ValueError("file too small to be safetensors")
         (length,) = struct.unpack("<Q", prefix)
-        if length > 100_000_000:
+        if length > MAX_HEADER_BYTES:
             raise ValueError("header length over 100 MB: not a safetensors file")
         header = json.loads(handle.read(length))
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
+        if not isinstance(header.get("__metadata__", {}), dict):
+            raise ValueError("__metadata__ is not a JSON object")
         return length, header
 
 
@@ -78,7 +82,8 @@ def verify_file(plan: Plan, path: str | os.PathLike[str]) -> Verification:
         return Verification(False, f"cannot read {path}: {error.strerror or error}")
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError included
         return Verification(False, f"unreadable safetensors header: {error}")
-    expected_entries = json.loads(expected_header[8:])  # once: a header may list 100k tensors
+    # Parsed once (a header may list 100k tensors); its __metadata__ is file_metadata(plan).
+    expected_entries = json.loads(expected_header[8:])
     for output in plan.outputs:
         entry = header.get(output.name)
         wanted = expected_entries[output.name]
@@ -91,15 +96,17 @@ def verify_file(plan: Plan, path: str | os.PathLike[str]) -> Verification:
         return Verification(False, f"unexpected tensors in file: {sorted(extra)[:5]}")
     metadata = {k: v for k, v in header.get("__metadata__", {}).items()
                 if k not in _PROVENANCE_KEYS}
-    wanted_metadata = {k: v for k, v in file_metadata(plan).items() if k not in _PROVENANCE_KEYS}
+    wanted_metadata = {k: v for k, v in expected_entries["__metadata__"].items()
+                       if k not in _PROVENANCE_KEYS}
     if metadata != wanted_metadata:
         differing = sorted(k for k in set(metadata) | set(wanted_metadata)
                            if metadata.get(k) != wanted_metadata.get(k))
         return Verification(False, f"metadata differs in {differing}")
     data_start = 8 + length
     expected_size = data_start + plan.total_bytes
-    if path.stat().st_size != expected_size:
-        return Verification(False, f"file is {path.stat().st_size} bytes, expected {expected_size}")
+    size = path.stat().st_size
+    if size != expected_size:
+        return Verification(False, f"file is {size} bytes, expected {expected_size}")
     with path.open("rb") as handle:
         handle.seek(data_start)
         for chunk in ChunkStream(plan, chunk_bytes=FILE_CHUNK_BYTES):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import struct
 
@@ -148,6 +149,20 @@ def test_verify_reports_a_missing_or_foreign_file(written, tmp_path):
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(struct.pack("<Q", 4) + b"\xff\xfe\x00\x01")
     assert not verify_file(plan, garbage).ok
+
+
+def test_verify_reports_metadata_that_is_not_an_object(written, tmp_path):
+    """A header whose ``__metadata__`` is not a JSON object is a mismatch, not a crash."""
+    path, plan, _, _ = written
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    header["__metadata__"] = ["not", "an", "object"]
+    text = json.dumps(header).encode()
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(struct.pack("<Q", len(text)) + text)
+    result = verify_file(plan, other)
+    assert not result.ok and "__metadata__" in result.message
 
 
 def test_failed_generation_leaves_neither_file_nor_temporary(tmp_path, monkeypatch):
