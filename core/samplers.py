@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 
+from core.fans import Convention
 from core.kernels import fill as fill_random
 from core.stats import Moments, constant_moments, moments_of
 from core.streams import StreamKey, element_words, stream_key
@@ -28,10 +29,6 @@ class TensorIdentity:
     seed: int
     name: str
     shape: tuple[int, ...]
-
-    @property
-    def numel(self) -> int:
-        return math.prod(self.shape)
 
     def key(self, purpose: str = "values") -> StreamKey:
         return stream_key(self.seed, self.name, purpose)
@@ -128,7 +125,7 @@ class DiracSampler:
     """
 
     groups: int
-    layout: Literal["torch", "keras"]
+    layout: Convention
     whole_tensor = False
 
     def fill(

@@ -14,9 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from core.layers import Layer
 from core.layers.base import DType
-
-ALGORITHMS = ("v1",)
-MAX_SEED = 2**64 - 1
+from core.streams import MAX_SEED
 
 
 class Shard(BaseModel):
