@@ -7,6 +7,7 @@ request (names, fans, limits, select, shard) is found before the first byte is s
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ ITEMSIZE = {"float64": 8, "int64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
 SAFETENSORS_DTYPE = {
     "float64": "F64", "int64": "I64", "float32": "F32", "float16": "F16", "bfloat16": "BF16",
 }
+MAX_HEADER_BYTES = 100_000_000  # the safetensors loaders' own limit
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class Runs:
     stride: int
     repeats: int
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         for k in range(self.repeats):
             yield self.first + k * self.stride, self.count
 
@@ -120,8 +122,6 @@ def _count_tensors(layers: list[Any], ctx: Expansion) -> tuple[int, int, int]:
 
 def _check_totals(tensors: int, parameters: int, loc: Loc, limits: Limits,
                   header_bytes: int = 0) -> None:
-    from core.writer import MAX_HEADER_BYTES  # core.writer imports this module
-
     if tensors > limits.max_tensors:
         raise LimitError(loc, f"{tensors} tensors, more than the limit {limits.max_tensors}")
     if parameters > limits.max_parameters:
@@ -166,6 +166,7 @@ def expand(spec: Spec, limits: Limits, warnings: list[str] | None = None) -> lis
 
 
 def _check_names(plans: list[TensorPlan], limits: Limits) -> None:
+    """Tensor names must be unique, not the header's reserved key, and not too long."""
     seen: dict[str, TensorPlan] = {}
     for plan in plans:
         if plan.name in seen:
@@ -178,25 +179,26 @@ def _check_names(plans: list[TensorPlan], limits: Limits) -> None:
 
 
 def _check_whole_tensors(plans: list[TensorPlan], limits: Limits) -> None:
+    """Refuse matrix initializers (orthogonal, sparse) on tensors too large to materialise."""
     for plan in plans:
-        if plan.init.sampler.whole_tensor and math.prod(plan.shape) > (
-            limits.max_whole_tensor_elements
-        ):
+        if not plan.init.sampler.whole_tensor:
+            continue
+        numel = math.prod(plan.shape)
+        if numel > limits.max_whole_tensor_elements:
             raise LimitError(
                 plan.loc,
                 f"{plan.init.config['name']} materialises the whole tensor; {plan.name} has "
-                f"{math.prod(plan.shape)} elements, over {limits.max_whole_tensor_elements}",
+                f"{numel} elements, over {limits.max_whole_tensor_elements}",
             )
 
 
 def _shard_runs(plan: TensorPlan, shard: Shard | None) -> tuple[tuple[int, ...], Runs]:
+    """The tensor's shape in the file and the element runs of the full tensor it holds."""
     shape = plan.shape
     numel = math.prod(shape)
-    if shard is None:
-        return shape, Runs(0, numel, numel, 1)
-    if shard.dim >= len(shape):
-        # No such axis (a bias under dim=1, a scalar counter): every rank gets it whole,
-        # as tensor-parallel frameworks replicate row-parallel biases.
+    if shard is None or shard.dim >= len(shape):
+        # A shard's dim beyond the tensor's axes (a bias under dim=1, a scalar counter):
+        # every rank gets it whole, as tensor-parallel frameworks replicate row-parallel biases.
         return shape, Runs(0, numel, numel, 1)
     if shape[shard.dim] % shard.world_size:
         raise SpecError(

@@ -19,10 +19,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from core.generate import Chunk
-from core.plan import SAFETENSORS_DTYPE, Plan
+from core.plan import MAX_HEADER_BYTES, SAFETENSORS_DTYPE, Plan
 from core.stats import Moments
-
-MAX_HEADER_BYTES = 100_000_000  # the safetensors loaders' own limit
 
 
 @functools.cache  # importlib.metadata reads the installed files: ~1 ms a call
