@@ -7,7 +7,7 @@ plus one entry in ``LAYER_TYPES``.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Union
 
 from pydantic import Field
 
@@ -24,11 +24,9 @@ LAYER_TYPES = (
     MultiheadAttention, TensorLayer, Repeat,
 )
 
-Layer = Annotated[
-    Linear | Conv | Embedding | LayerNorm | RMSNorm | BatchNorm | GroupNorm | LSTM | GRU
-    | MultiheadAttention | TensorLayer | Repeat,
-    Field(discriminator="type"),
-]
+# The union is built from LAYER_TYPES so the two cannot drift apart; ``X | Y`` cannot
+# be spelled from a tuple, hence Union.
+Layer = Annotated[Union[LAYER_TYPES], Field(discriminator="type")]  # noqa: UP007
 
 Repeat.model_rebuild()
 
