@@ -79,10 +79,6 @@ class InitializerDef:
 # ---------------------------------------------------------------- distributions ----
 
 
-def _params_config(params: BaseModel) -> dict[str, Any]:
-    return params.model_dump()
-
-
 def uniform_init(config: dict[str, Any], low: float, high: float, **derived: float) -> ResolvedInit:
     """U[low, high): mean (low+high)/2, variance (high-low)^2/12."""
     return ResolvedInit(
@@ -142,6 +138,7 @@ def truncated_normal_init(
 
 
 def constant_init(config: dict[str, Any], value: float) -> ResolvedInit:
+    """Every element ``value``: mean ``value``, variance 0."""
     return ResolvedInit(config, ConstantSampler(value), value, 0.0)
 
 
@@ -187,14 +184,17 @@ def variance_scaling(
 
 def _variance_scaling_def(params: P.VarianceScaling, ctx: InitContext) -> ResolvedInit:
     return variance_scaling(
-        _params_config(params), ctx, params.scale, params.mode, params.distribution
+        params.model_dump(), ctx, params.scale, params.mode, params.distribution
     )
 
 
-def _keras_family(scale: float, mode: str, distribution: str):
+def _keras_family(
+    scale: float, mode: str, distribution: str
+) -> Callable[[BaseModel, InitContext], ResolvedInit]:
+    """A Keras VarianceScaling specialization (glorot/he/lecun); the plan shows its numbers."""
+
     def resolve(params: BaseModel, ctx: InitContext) -> ResolvedInit:
-        config = {**_params_config(params), "scale": scale, "mode": mode}
-        config["distribution"] = distribution
+        config = {**params.model_dump(), "scale": scale, "mode": mode, "distribution": distribution}
         return variance_scaling(config, ctx, scale, mode, distribution)
 
     return resolve
@@ -224,7 +224,7 @@ def _kaiming(params: P.KaimingUniform | P.KaimingNormal, ctx: InitContext) -> Re
     gain = calculate_gain(params.nonlinearity, params.a)
     fan = _fan(ctx, params.mode)
     std = gain / math.sqrt(fan)
-    config = _params_config(params)
+    config = params.model_dump()
     if params.name == "kaiming_uniform":
         bound = math.sqrt(3.0) * std
         return uniform_init(config, -bound, bound, bound=bound, gain=gain, fan=fan)
@@ -234,7 +234,7 @@ def _kaiming(params: P.KaimingUniform | P.KaimingNormal, ctx: InitContext) -> Re
 def _xavier(params: P.XavierUniform | P.XavierNormal, ctx: InitContext) -> ResolvedInit:
     """std = gain * sqrt(2 / (fan_in + fan_out)); uniform bound sqrt(3) * std."""
     fan_sum = 2.0 * _fan(ctx, "fan_avg")
-    config = _params_config(params)
+    config = params.model_dump()
     if params.name == "xavier_uniform":
         bound = params.gain * math.sqrt(6.0 / fan_sum)
         return uniform_init(config, -bound, bound, bound=bound)
@@ -246,38 +246,38 @@ def _torch_default(params: P.TorchDefault, ctx: InitContext) -> ResolvedInit:
     biases use the weight's fan_in (the plan gives biases their weight's fans)."""
     fan_in = _fan(ctx, "fan_in")
     bound = 1.0 / math.sqrt(fan_in)
-    return uniform_init(_params_config(params), -bound, bound, bound=bound, fan=fan_in)
+    return uniform_init(params.model_dump(), -bound, bound, bound=bound, fan=fan_in)
 
 
 # ---------------------------------------------------------------- plain draws ----
 
 
 def _uniform(params: P.Uniform, ctx: InitContext) -> ResolvedInit:
-    return uniform_init(_params_config(params), params.low, params.high)
+    return uniform_init(params.model_dump(), params.low, params.high)
 
 
 def _random_uniform(params: P.RandomUniform, ctx: InitContext) -> ResolvedInit:
-    return uniform_init(_params_config(params), params.minval, params.maxval)
+    return uniform_init(params.model_dump(), params.minval, params.maxval)
 
 
 def _normal(params: P.Normal, ctx: InitContext) -> ResolvedInit:
-    return normal_init(_params_config(params), params.mean, params.std)
+    return normal_init(params.model_dump(), params.mean, params.std)
 
 
 def _random_normal(params: P.RandomNormal, ctx: InitContext) -> ResolvedInit:
-    return normal_init(_params_config(params), params.mean, params.stddev)
+    return normal_init(params.model_dump(), params.mean, params.stddev)
 
 
 def _truncated_normal(params: P.TruncatedNormal, ctx: InitContext) -> ResolvedInit:
     a = params.mean - 2.0 * params.std if params.a is None else params.a
     b = params.mean + 2.0 * params.std if params.b is None else params.b
-    config = {**_params_config(params), "a": a, "b": b}
+    config = {**params.model_dump(), "a": a, "b": b}
     return truncated_normal_init(config, params.mean, params.std, a, b)
 
 
 def _constant(params: BaseModel, ctx: InitContext) -> ResolvedInit:
     value = {"zeros": 0.0, "ones": 1.0}.get(params.name, getattr(params, "value", 0.0))
-    return constant_init(_params_config(params), value)
+    return constant_init(params.model_dump(), value)
 
 
 # ------------------------------------------------------------ structured fills ----
@@ -290,7 +290,7 @@ def _orthogonal(params: P.Orthogonal, ctx: InitContext) -> ResolvedInit:
     flatten = "trailing" if ctx.convention == "torch" else "leading"
     sampler = OrthogonalSampler(params.gain, flatten)
     rows, cols = sampler.matrix_shape(ctx.shape)
-    config = {**_params_config(params), "flatten": flatten}
+    config = {**params.model_dump(), "flatten": flatten}
     return ResolvedInit(config, sampler, 0.0, params.gain**2 / max(rows, cols))
 
 
@@ -300,7 +300,7 @@ def _eye(params: P.Identity, ctx: InitContext) -> ResolvedInit:
     rows, cols = ctx.shape
     mean = params.gain * min(rows, cols) / (rows * cols)
     variance = params.gain**2 * min(rows, cols) / (rows * cols) - mean * mean
-    return ResolvedInit(_params_config(params), EyeSampler(params.gain), mean, variance)
+    return ResolvedInit(params.model_dump(), EyeSampler(params.gain), mean, variance)
 
 
 def _dirac(params: P.Dirac, ctx: InitContext) -> ResolvedInit:
@@ -314,7 +314,7 @@ def _dirac(params: P.Dirac, ctx: InitContext) -> ResolvedInit:
     numel = math.prod(ctx.shape)
     mean = ones / numel
     sampler = DiracSampler(params.groups, ctx.convention)
-    return ResolvedInit(_params_config(params), sampler, mean, mean - mean * mean)
+    return ResolvedInit(params.model_dump(), sampler, mean, mean - mean * mean)
 
 
 def _sparse(params: P.Sparse, ctx: InitContext) -> ResolvedInit:
@@ -323,7 +323,7 @@ def _sparse(params: P.Sparse, ctx: InitContext) -> ResolvedInit:
     rows = ctx.shape[0]
     kept = (rows - math.ceil(params.sparsity * rows)) / rows
     sampler = SparseSampler(params.sparsity, params.std)
-    return ResolvedInit(_params_config(params), sampler, 0.0, params.std**2 * kept)
+    return ResolvedInit(params.model_dump(), sampler, 0.0, params.std**2 * kept)
 
 
 # --------------------------------------------------------------------- registry ----
