@@ -169,18 +169,21 @@ class XavierNormal(_Params):
     gain: Gain = 1.0
 
 
-class KaimingUniform(_Params):
+class _Kaiming(_Params):
+    """torch's kaiming_uniform_/kaiming_normal_ arguments, shared by both."""
+
+    name: str  # each subclass narrows it to its own literal (first in dumps and schemas)
+    a: float = Field(0.0, description="negative slope, used when nonlinearity is leaky_relu")
+    mode: Literal["fan_in", "fan_out"] = "fan_in"
+    nonlinearity: Nonlinearity = "leaky_relu"
+
+
+class KaimingUniform(_Kaiming):
     name: Literal["kaiming_uniform"] = "kaiming_uniform"
-    a: float = Field(0.0, description="negative slope, used when nonlinearity is leaky_relu")
-    mode: Literal["fan_in", "fan_out"] = "fan_in"
-    nonlinearity: Nonlinearity = "leaky_relu"
 
 
-class KaimingNormal(_Params):
+class KaimingNormal(_Kaiming):
     name: Literal["kaiming_normal"] = "kaiming_normal"
-    a: float = Field(0.0, description="negative slope, used when nonlinearity is leaky_relu")
-    mode: Literal["fan_in", "fan_out"] = "fan_in"
-    nonlinearity: Nonlinearity = "leaky_relu"
 
 
 class TorchDefault(_Params):
@@ -225,7 +228,7 @@ _KERAS_CLASSES: dict[str, str] = {
     "Orthogonal": "orthogonal", "OrthogonalInitializer": "orthogonal",
     "Identity": "identity", "IdentityInitializer": "identity",
 }
-# Keras string aliases whose meaning differs from ours, mapped to what Keras means.
+# Keras string aliases that are not names of ours, mapped to what Keras means by them.
 _KERAS_ALIASES: dict[str, dict[str, Any]] = {
     "zero": {"name": "zeros"}, "one": {"name": "ones"},
 }
