@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from core.plan import OutputTensor, Plan
@@ -56,20 +57,22 @@ def layer_groups(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         group["expected_variance"][entry["name"]] = entry["expected_variance"]
         if "variance" in entry:
             group.setdefault("observed_variance", {})[entry["name"]] = entry["variance"]
-        numel = 1
-        for size in entry["shape"]:
-            numel *= size
-        group["parameters"] += numel
+        group["parameters"] += math.prod(entry["shape"])
     return list(groups.values())
 
 
-def plan_document(plan: Plan) -> dict[str, Any]:
-    """The plan: every tensor and the totals, nothing generated."""
+def _tensor_entries(plan: Plan) -> list[dict[str, Any]]:
+    """Every tensor's plan entry, in file order."""
     tensors = [tensor_entry(output) for output in plan.outputs]
-    spec = plan.spec
-    if spec.shard is not None:
+    if plan.spec.shard is not None:
         for entry in tensors:  # tensors without the shard's dim go to every rank whole
             entry["replicated"] = "full_shape" not in entry
+    return tensors
+
+
+def _document(plan: Plan, tensors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The plan document around these tensor entries (layers grouped from them)."""
+    spec = plan.spec
     return {
         "algorithm": spec.algorithm,
         "weightinit_version": package_version(),
@@ -87,13 +90,18 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     }
 
 
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The plan: every tensor and the totals, nothing generated."""
+    return _document(plan, _tensor_entries(plan))
+
+
 def report_document(plan: Plan, observer: Observer) -> dict[str, Any]:
     """The plan plus what was observed: per tensor mean, variance, min, max, sha256."""
-    document = plan_document(plan)
-    for entry in document["tensors"]:
+    tensors = _tensor_entries(plan)
+    for entry in tensors:
         observed = observer.tensors[entry["name"]]
         entry.update(observed.moments.as_report())
         entry["sha256"] = observed.sha256.hexdigest()
-    document["layers"] = layer_groups(document["tensors"])
+    document = _document(plan, tensors)
     document["file_sha256"] = observer.file_sha256.hexdigest()
     return document
