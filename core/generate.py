@@ -95,13 +95,14 @@ def chunk_tasks(plan: Plan, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[
 
 def _apply_overrides(task: ChunkTask, data: np.ndarray) -> bool:
     """Set overridden elements (padding rows, forget-gate biases); True if any was hit."""
+    plan = task.output.plan
+    values = round_to_dtype(np.array([o.value for o in plan.overrides]), plan.dtype)
     hit = False
     position = 0
     for start, count in task.pieces:
-        for override in task.output.plan.overrides:
+        for override, value in zip(plan.overrides, values, strict=True):
             low, high = max(start, override.start), min(start + count, override.stop)
             if low < high:
-                value = round_to_dtype(np.array([override.value]), task.output.plan.dtype)[0]
                 data[position + low - start : position + high - start] = value
                 hit = True
         position += count
