@@ -34,7 +34,9 @@ class TensorIdentity:
         return stream_key(self.seed, self.name, purpose)
 
 
-Chunk = tuple[np.ndarray, Moments | None]
+# What an elementwise fill returns: the values in the output dtype, and their moments if
+# asked (not ``core.generate.Chunk``, which is a task's whole output).
+Filled = tuple[np.ndarray, Moments | None]
 
 # Whole-tensor samplers draw their inputs in blocks of this many elements, so the random
 # core's temporaries stay a few MiB however large the tensor (same bytes as one call).
@@ -59,7 +61,7 @@ def _words(key: StreamKey, count: int) -> np.ndarray:
     return out
 
 
-def _finish(values64: np.ndarray, dtype: str, with_stats: bool) -> Chunk:
+def _finish(values64: np.ndarray, dtype: str, with_stats: bool) -> Filled:
     """Round float64 values to the output dtype and summarise what was written."""
     out = round_to_dtype(values64, dtype)
     return out, (moments_of(out) if with_stats else None)
@@ -75,7 +77,7 @@ class RandomSampler:
     def fill(
         self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool,
         out: np.ndarray | None = None,
-    ) -> Chunk:
+    ) -> Filled:
         """``out``: a buffer of ``count`` elements of ``dtype`` to fill (reused chunks)."""
         return fill_random(self.transform, tensor.key(), start, count, dtype, with_stats,
                            out=out)
@@ -90,7 +92,7 @@ class ConstantSampler:
 
     def fill(
         self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
-    ) -> Chunk:
+    ) -> Filled:
         if dtype == "int64":  # integer buffers (torch's num_batches_tracked): no rounding
             out = np.full(count, int(self.value), dtype=np.int64)
         else:
@@ -109,7 +111,7 @@ class EyeSampler:
 
     def fill(
         self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
-    ) -> Chunk:
+    ) -> Filled:
         cols = tensor.shape[1]
         index = np.arange(start, start + count, dtype=np.int64)
         values = np.where(index // cols == index % cols, self.gain, 0.0)
@@ -130,7 +132,7 @@ class DiracSampler:
 
     def fill(
         self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
-    ) -> Chunk:
+    ) -> Filled:
         shape = tensor.shape
         index = np.unravel_index(np.arange(start, start + count, dtype=np.int64), shape)
         if self.layout == "torch":
