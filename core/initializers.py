@@ -146,21 +146,25 @@ def constant_init(config: dict[str, Any], value: float) -> ResolvedInit:
 
 
 def _fan(ctx: InitContext, mode: str) -> float:
-    """The fan a variance-scaling mode divides by; rejects tensors without fans."""
+    """The fan a variance-scaling mode divides by; rejects tensors without the fans it reads
+    (fan_in and fan_out modes read one, so a vector with just that fan given will do)."""
     fan_in, fan_out = ctx.fans.fan_in, ctx.fans.fan_out
-    if fan_in is None or fan_out is None:
+    reads = {"fan_in": (fan_in,), "fan_out": (fan_out,)}.get(mode, (fan_in, fan_out))
+    if None in reads:
+        wanted, give = ("fans", "fan_in/fan_out") if len(reads) == 2 else (mode, mode)
         raise ResolveError(
-            f"mode {mode!r} needs fans, and a tensor of shape {list(ctx.shape)} has none under "
-            "the torch convention (it needs at least 2 dimensions); give fan_in/fan_out",
+            f"mode {mode!r} needs {wanted}, and a tensor of shape {list(ctx.shape)} has none "
+            f"under the torch convention (it needs at least 2 dimensions); give {give}",
         )
-    if fan_in <= 0 or fan_out <= 0:
+    if any(fan <= 0 for fan in reads):
         raise ResolveError(f"fans must be positive, got fan_in={fan_in}, fan_out={fan_out}")
-    return {
-        "fan_in": float(fan_in),
-        "fan_out": float(fan_out),
-        "fan_avg": (fan_in + fan_out) / 2.0,
-        "fan_geo_avg": math.sqrt(fan_in * fan_out),
-    }[mode]
+    if mode == "fan_in":
+        return float(fan_in)
+    if mode == "fan_out":
+        return float(fan_out)
+    if mode == "fan_avg":
+        return (fan_in + fan_out) / 2.0
+    return math.sqrt(fan_in * fan_out)  # fan_geo_avg
 
 
 # ---------------------------------------------------------- keras variance family ----

@@ -122,6 +122,16 @@ def test_fan_initializer_on_a_vector_without_fans_is_rejected_at_init():
     assert "fan_in" in found[0][1]
 
 
+@pytest.mark.parametrize("init", ["kaiming_uniform", "torch_default"])
+def test_fan_in_mode_on_a_vector_needs_only_the_given_fan_in(init):
+    # A fan_in mode reads fan_in alone: giving it is enough, fan_out may stay undefined.
+    plan = build_plan(Spec.model_validate(body(tensor(init, [8], fan_in=16))))
+    assert plan.outputs[0].plan.init.derived["fan"] == 16.0
+    assert "fan_out" in assert_rejected_at(body(tensor({"name": "kaiming_uniform",
+                                                        "mode": "fan_out"}, [8], fan_in=16)),
+                                           "init")
+
+
 @pytest.mark.parametrize(("a", "b"), [(10.0, 11.0), (6.5, 7.0), (-40.0, -38.0)])
 def test_truncation_interval_v1_cannot_sample_is_rejected(a, b):
     # Upper-tail probabilities near 1 hold few doubles (none past 8.3 std), and v1 clamps
