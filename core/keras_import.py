@@ -92,6 +92,8 @@ def _first(output: Output) -> Shape | None:
 
 
 class _Importer:
+    """One model's import: the request's dtype and nesting limit, and the warnings met."""
+
     def __init__(self, dtype: str, max_depth: int) -> None:
         self.dtype = dtype
         self.max_depth = max_depth

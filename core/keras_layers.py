@@ -360,7 +360,8 @@ def multi_head_attention(layer: KerasLayer) -> list[TensorPlan]:
     use_bias = layer.flag("use_bias", True)
     plans: list[TensorPlan] = []
 
-    def project(sub: str, shape: Shape, head_size: int, roles=("weight", "bias")) -> None:
+    def project(sub: str, shape: Shape, head_size: int,
+                roles: tuple[str, str] = ("weight", "bias")) -> None:
         equation, bias_axes = _projection(len(shape) - 1, 1, 2)
         partial = [None] * (len(shape) - 2) + [heads, head_size]
         plans.extend(_einsum_plans(layer, f"{sub}/", equation, bias_axes if use_bias else None,
