@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e_helpers import RunningServer, start_server
+from e2e_helpers import RunningServer, start_server, wait_for
 from fault_helpers import BIG, SMALL, abort, open_stream
 
 from service.auth import Authenticator
@@ -121,6 +121,10 @@ def test_request_ids_are_echoed_and_logged_and_tokens_never_are(
     made_up = httpx.get(server.base_url + "/healthz", headers={"x-request-id": "bad id!"},
                         timeout=60).headers["x-request-id"]
     assert made_up != "bad id!" and made_up
+    # The access line is written once the response has gone out, so it may land just
+    # after the client has the answer: wait for it (a liveness bound, not a timing test).
+    wait_for(lambda: f"request_id={made_up}" in log.read_text(), timeout_s=60,
+             what="the last request's access log line")
     text = log.read_text()
     assert "request_id=trace-42.a principal=token-1" in text
     assert "request_id=trace-43.b" in text
