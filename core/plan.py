@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.errors import LimitError, Loc, SpecError
 from core.keras_import import import_keras_model
 from core.layers import Expansion, TensorPlan
+from core.layers.base import TensorBudget
 from core.layers.generic import Repeat
 from core.spec import Shard, Spec
 
@@ -155,7 +156,10 @@ def expand(spec: Spec, limits: Limits, warnings: list[str] | None = None) -> lis
         root = Expansion(
             spec.convention, spec.dtype, depth=-1, extras={"max_depth": limits.max_depth}
         )
-        tensors, parameters, header = _count_tensors(spec.layers or [], root)
+        # Counting plans each layer once (a repeat's layers once, not once per copy):
+        # more tensors than the limit there already means too many.
+        counting = replace(root, budget=TensorBudget(limits.max_tensors, ("layers",)))
+        tensors, parameters, header = _count_tensors(spec.layers or [], counting)
         _check_totals(tensors, parameters, ("layers",), limits, header)
         plans = []
         for position, layer in enumerate(spec.layers or []):

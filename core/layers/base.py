@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from core.errors import Loc, SpecError
+from core.errors import LimitError, Loc, SpecError
 from core.fans import Convention, Fans, fans_from_shape
 from core.initializer_params import InitializerParams
 from core.initializers import InitContext, ResolvedInit, ResolveError, resolve
@@ -67,9 +67,30 @@ class TensorPlan:
     loc: Loc = ()
 
 
+class TensorBudget:
+    """How many tensors one expansion of a request may plan in all. A layer whose tensor
+    count grows with an option (an lstm's ``num_layers``) is refused as soon as it passes
+    the limit, instead of after planning every tensor: a hostile request costs no more
+    than the largest allowed one."""
+
+    def __init__(self, limit: int, loc: Loc) -> None:
+        self.limit = limit
+        self.loc = loc  # what a refusal names: the whole model, not the layer it stopped at
+        self.planned = 0
+
+    def spend(self, at: Loc) -> None:
+        """Count one tensor of the layer at ``at``; past the limit, refuse the request."""
+        self.planned += 1
+        if self.planned > self.limit:
+            where = ".".join(str(part) for part in at)
+            raise LimitError(self.loc, f"more tensors than the limit {self.limit} "
+                             f"(counting stopped at {where})")
+
+
 @dataclass(frozen=True)
 class Expansion:
-    """Where a layer sits: convention, dtype, name prefix and location in the request."""
+    """Where a layer sits: convention, dtype, name prefix and location in the request;
+    ``budget``, shared by every child, caps the tensors planned in all."""
 
     convention: Convention
     dtype: str
@@ -77,6 +98,7 @@ class Expansion:
     loc: Loc = ()
     depth: int = 0
     extras: dict[str, object] = field(default_factory=dict)
+    budget: TensorBudget | None = None
 
     def child(self, prefix: str, loc: Loc) -> Expansion:
         return replace(self, prefix=self.prefix + prefix, loc=self.loc + loc, depth=self.depth + 1)
@@ -106,6 +128,8 @@ class Expansion:
     ) -> TensorPlan:
         """Plan one tensor named ``<prefix><layer><sep><local_name>`` (initializer ``init``
         if the request gave one, else the convention's ``default``)."""
+        if self.budget is not None:
+            self.budget.spend(self.loc)
         shape = tuple(int(s) for s in shape)
         fans = fans or fans_from_shape(shape, self.convention)
         loc = (*self.loc, init_field)

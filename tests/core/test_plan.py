@@ -98,10 +98,6 @@ def test_huge_repeat_is_refused_without_expanding_it():
         build_plan(spec_of([huge]))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core.plan._count_tensors expands a layer fully (every one of an lstm/gru's "
-    "num_layers, initializers resolved) before the tensor limit refuses it: planning "
-    "time grows with num_layers (1e5 layers took ~30 s), a cheap way to stall /v1/plan"))
 @pytest.mark.parametrize("layer_type", ["lstm", "gru"])
 def test_huge_num_layers_is_refused_without_expanding_every_layer(monkeypatch, layer_type):
     import core.layers.base
@@ -120,8 +116,23 @@ def test_huge_num_layers_is_refused_without_expanding_every_layer(monkeypatch, l
     monkeypatch.setattr(core.layers.base.Expansion, "tensor", counting_tensor)
     layer = {"type": layer_type, "name": "rnn", "input_size": 2, "hidden_size": 2,
              "num_layers": 10**6}
-    with pytest.raises(LimitError):
+    with pytest.raises(LimitError) as refused:
         build_plan(spec_of([layer]), Limits(max_tensors=100))
+    assert refused.value.loc == ("layers",)
+    assert "counting stopped at layers.0" in refused.value.msg
+
+
+def test_a_model_of_exactly_the_tensor_limit_is_planned():
+    # A bidirectional one-layer torch LSTM with biases: 2 directions x 4 tensors.
+    lstm = {"type": "lstm", "name": "rnn", "input_size": 2, "hidden_size": 2,
+            "bidirectional": True}
+    assert len(build_plan(spec_of([lstm]), Limits(max_tensors=8)).outputs) == 8
+    with pytest.raises(LimitError):
+        build_plan(spec_of([lstm]), Limits(max_tensors=7))
+    repeated = {"type": "repeat", "name": "r", "count": 3, "layers": [lstm]}
+    assert len(build_plan(spec_of([repeated]), Limits(max_tensors=24)).outputs) == 24
+    with pytest.raises(LimitError):
+        build_plan(spec_of([repeated]), Limits(max_tensors=23))
 
 
 def test_repeat_nesting_deeper_than_the_limit_is_refused():
