@@ -78,9 +78,9 @@ class TensorBudget:
         self.loc = loc  # what a refusal names: the whole model, not the layer it stopped at
         self.planned = 0
 
-    def spend(self, at: Loc) -> None:
-        """Count one tensor of the layer at ``at``; past the limit, refuse the request."""
-        self.planned += 1
+    def spend(self, at: Loc, count: int = 1) -> None:
+        """Count ``count`` tensors of the layer at ``at``; past the limit, refuse."""
+        self.planned += count
         if self.planned > self.limit:
             where = ".".join(str(part) for part in at)
             raise LimitError(self.loc, f"more tensors than the limit {self.limit} "
@@ -107,6 +107,12 @@ class Expansion:
     def separator(self) -> str:
         """torch state_dict keys join with ``.``; Keras 3 weight paths with ``/``."""
         return "." if self.convention == "torch" else "/"
+
+    def expect(self, count: int) -> None:
+        """Refuse now if ``count`` more tensors would pass the budget: for a layer that
+        knows how many it will plan before planning them (memory stays small)."""
+        if self.budget is not None and self.budget.planned + count > self.budget.limit:
+            self.budget.spend(self.loc, count)
 
     def layer_path(self, layer: LayerBase) -> str:
         return self.prefix + layer.name

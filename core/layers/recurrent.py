@@ -100,6 +100,8 @@ class _Recurrent(LayerBase):
         gated = self.gates * self.hidden_size
         plans: list[TensorPlan] = []
         for k in range(self.num_layers):
+            if k == 1:  # every layer of the stack has the first one's tensors
+                ctx.expect(len(plans) * (self.num_layers - 1))
             inputs = self.input_size if k == 0 else self.output_size() * self.directions
             for suffix in ("", "_reverse")[: self.directions]:
                 tail = f"_l{k}{suffix}"
@@ -131,6 +133,8 @@ class _Recurrent(LayerBase):
         gated = self.gates * units
         plans: list[TensorPlan] = []
         for k in range(self.num_layers):
+            if k == 1:  # every layer of the stack has the first one's tensors
+                ctx.expect(len(plans) * (self.num_layers - 1))
             inputs = self.input_size if k == 0 else units * self.directions
             layer_name = self.name if self.num_layers == 1 else f"{self.name}_{k}"
             wrapped = ("forward", "backward") if self.bidirectional else (None,)

@@ -71,6 +71,12 @@ CASES = [
                                          "out_features": 2**62}]), 413, "too_large"),
     ("keras Dense of 10**14 weights", KERAS_HUGE, 413, "too_large"),
     ("100 001 tiny tensors", _spec([_repeat(100_001, [_tensor("t", [1])])]), 413, "too_large"),
+    ("an lstm of 10**9 stacked layers", _spec([{"type": "lstm", "name": "rnn", "input_size": 2,
+                                                "hidden_size": 2, "num_layers": 10**9}]), 413,
+     "too_large"),
+    ("a bidirectional gru of 10**9 stacked layers", _spec([{
+        "type": "gru", "name": "rnn", "input_size": 2, "hidden_size": 2, "num_layers": 10**9,
+        "bidirectional": True}]), 413, "too_large"),
     ("a tensor name of 900 kB", _spec([_tensor("x" * 900_000, [1])]), 422, "invalid_request"),
     ("a select name of 900 kB", _spec([_tensor("t", [1])], select=["x" * 900_000]), 422,
      "invalid_request"),
