@@ -237,8 +237,9 @@ _KERAS_ALIASES: dict[str, dict[str, Any]] = {
 def from_keras_config(obj: dict[str, Any]) -> dict[str, Any]:
     """Translate ``{"class_name": ..., "config": {...}}`` to our name and parameters.
 
-    The request seed governs: a ``seed`` inside the Keras config is dropped (the plan
-    reports it under ``ignored``).
+    The request seed governs: a ``seed`` inside the Keras config is dropped. (An imported
+    ``keras_model`` reports it in the plan's warnings, ``core.keras_inits``; here, inside a
+    validator, there is no plan to report it to.)
     """
     class_name = obj.get("class_name")
     if class_name not in _KERAS_CLASSES:
