@@ -27,14 +27,26 @@ from core import (
     verify_file,
     write_file,
 )
+from service.error_paths import validation_details
 
 EXIT_MISMATCH = 1
 EXIT_BAD_SPEC = 2
 
 
+class _InvalidSpec(Exception):
+    """A spec file that does not validate: ``details`` as the HTTP API gives them."""
+
+    def __init__(self, details: list[dict[str, Any]]) -> None:
+        super().__init__(details)
+        self.details = details
+
+
 def _load_spec(path: str) -> Spec:
     text = sys.stdin.read() if path == "-" else Path(path).read_text()
-    return Spec.model_validate_json(text)
+    try:
+        return Spec.model_validate_json(text)
+    except ValidationError as error:  # locations as the API names them, tags dropped
+        raise _InvalidSpec(validation_details(error.errors(), text.encode())) from None
 
 
 def _print_json(document: Any, out: str | None = None) -> None:
@@ -141,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except _InvalidSpec as error:
+        for item in error.details:
+            loc = ".".join(str(part) for part in item["loc"]) or "<body>"
+            print(f"invalid spec: {loc}: {item['msg']}", file=sys.stderr)
+        return EXIT_BAD_SPEC
     except ValidationError as error:
         for item in error.errors():
             loc = ".".join(str(part) for part in item["loc"])

@@ -3,7 +3,8 @@
 ``details`` is a list of ``{"loc", "msg"}``; ``loc`` is the path of the offending field
 inside the JSON body (``["layers", 0, "in_features"]``), ``[]`` for the body as a whole.
 Pydantic's discriminated-union tags (``"linear"`` in ``layers.0.linear.in_features``) are
-dropped so that a ``loc`` can always be followed in the body the client sent. Client
+dropped so that a ``loc`` can always be followed in the body the client sent
+(``service.error_paths``, shared with the CLI). Client
 input never produces a 500: schema errors are 422, sizes over the limits 413, missing or
 wrong tokens 401, capacity and draining 503 with ``Retry-After``.
 """
@@ -22,8 +23,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from core import SpecError
-
-Loc = list[str | int]
+from service.error_paths import validation_details
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -102,55 +102,6 @@ def client_closed_response() -> Response:
     """499 (nginx's code): the client left before the answer was ready; nobody reads it,
     but the access log and the metrics say who ended the request."""
     return error_response(499, "client_closed_request", "client disconnected")
-
-
-_ABSENT = object()  # past the end of the body (or no body to follow)
-
-
-def _follow(loc: Sequence[Any], body: Any) -> tuple[Loc, Any]:
-    """``loc`` without the union tags that are not keys of the body, and the node there."""
-    path: Loc = []
-    node = _ABSENT if body is None else body
-    for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part not in node and part in (
-            node.get("type"), node.get("name"), node.get("class_name")
-        ):
-            continue  # a discriminator tag, not a field
-        if isinstance(node, str) and part == node:
-            continue  # an initializer given by name: pydantic adds the name as a tag
-        if isinstance(part, str) and not isinstance(node, dict) and node is not _ABSENT:
-            continue  # a union member's tag on a value (``constrained-int``, ``list[...]``)
-        path.append(part)
-        if isinstance(node, dict) and isinstance(part, str):
-            node = node.get(part, _ABSENT)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            node = _ABSENT
-    return path, (None if node is _ABSENT else node)
-
-
-def validation_details(errors: Sequence[dict[str, Any]], raw_body: bytes | None) -> list[dict]:
-    """Pydantic errors as ``details``, with locations that exist in the body."""
-    body = None
-    if raw_body and not any(e.get("type") == "json_invalid" for e in errors):
-        try:
-            body = json.loads(raw_body)
-        except (ValueError, RecursionError):  # pydantic's parser accepted what json won't
-            body = None
-    details = []
-    for error in errors:
-        loc = list(error.get("loc", ()))
-        if loc and loc[0] == "body":  # FastAPI's prefix for body parameters
-            loc = loc[1:]
-        if error.get("type") == "json_invalid":
-            loc = []
-        path, node = _follow(loc, body)
-        discriminator = (error.get("ctx") or {}).get("discriminator")
-        if isinstance(node, dict) and isinstance(discriminator, str):
-            path.append(discriminator.strip("'\""))  # unknown "type": point at that key
-        details.append({"loc": path, "msg": error.get("msg", "invalid")})
-    return details
 
 
 def invalid_request(errors: Sequence[dict[str, Any]], raw_body: bytes | None) -> ApiError:

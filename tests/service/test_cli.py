@@ -129,6 +129,21 @@ def test_bad_spec_exits_2_naming_the_field(tmp_path):
     assert not (tmp_path / "never.safetensors").exists()
 
 
+@pytest.mark.parametrize(("layer", "loc"), [
+    ({"type": "linear", "name": "fc", "in_features": 0, "out_features": 2},
+     "layers.0.in_features"),
+    ({"type": "tensor", "name": "t", "shape": [2], "init": {"name": "normal", "mean": 0}},
+     "layers.0.init.std"),
+])
+def test_bad_spec_locations_are_paths_in_the_file(tmp_path, layer, loc):
+    # As the HTTP API names them: no union tags ("linear", "normal") in the path.
+    spec = tmp_path / "bad.json"
+    spec.write_text(json.dumps({"seed": 1, "layers": [layer]}))
+    result = run("plan", str(spec))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"invalid spec: {loc}: "), result.stderr
+
+
 def test_semantic_error_exits_2_naming_the_field(tmp_path):
     bad = {**SPEC, "select": ["fc1.weight", "nope"]}
     spec = tmp_path / "bad.json"
