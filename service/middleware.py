@@ -35,6 +35,11 @@ _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'n
 _HTML_PATHS = ("/docs", "/redoc", "/ui")  # /ui sends its own CSP (service/diagnose.py)
 
 
+def _is_html_path(path: str) -> bool:
+    """``/docs``, ``/redoc``, ``/ui`` and what lies below them (not ``/uix``)."""
+    return any(path == p or path.startswith(p + "/") for p in _HTML_PATHS)
+
+
 class ServiceMiddleware:
     """Request IDs, security headers, body limit, draining, metrics, access log."""
 
@@ -56,7 +61,7 @@ class ServiceMiddleware:
         state["request_id"] = request_id
         outcome = {"status": 0, "bytes": 0}
         extra_headers = [(b"x-request-id", request_id.encode()), *_SECURITY_HEADERS]
-        if not scope["path"].startswith(_HTML_PATHS):
+        if not _is_html_path(scope["path"]):
             extra_headers.append(_API_CSP)
 
         async def send_wrapper(message: Message) -> None:

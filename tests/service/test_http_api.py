@@ -163,7 +163,7 @@ def test_request_id_is_echoed_when_sane_and_generated_otherwise() -> None:
 
 def test_security_headers_on_every_response() -> None:
     for response in (APP.get("/healthz"), APP.post("/v1/init", content=body(MLP)),
-                     APP.get("/nowhere")):
+                     APP.get("/nowhere"), APP.get("/uix"), APP.get("/docsx")):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
         assert "default-src 'none'" in response.headers["content-security-policy"]
