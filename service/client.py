@@ -63,7 +63,8 @@ def _payload(spec: SpecLike) -> dict[str, Any]:
         return json.loads(Path(spec).read_text())
     if hasattr(spec, "model_dump"):
         return spec.model_dump(mode="json", exclude_none=True)
-    raise TypeError(f"a spec is a dict, a JSON file path or a core.Spec, not {type(spec)}")
+    raise TypeError(f"a spec is a dict, a pathlib.Path of a JSON file or a core.Spec, not "
+                    f"{type(spec)} (a str is not taken as a path)")
 
 
 class _Progress:
