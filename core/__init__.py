@@ -15,7 +15,7 @@ from core.files import Verification, verify_file, write_file
 from core.generate import ChunkStream
 from core.initializers import REGISTRY, catalogue
 from core.plan import Limits, Plan, build_plan
-from core.report import plan_document, report_document
+from core.report import generate_report, plan_document, report_document
 from core.spec import Spec
 from core.writer import Observer, file_size, header_bytes, stream_bytes
 
@@ -32,6 +32,7 @@ __all__ = [
     "build_plan",
     "catalogue",
     "file_size",
+    "generate_report",
     "header_bytes",
     "plan_document",
     "report_document",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from core.generate import ChunkStream
 from core.plan import OutputTensor, Plan
-from core.writer import Observer, file_size, package_version
+from core.writer import Observer, file_size, header_bytes, package_version, stream_bytes
 
 
 def tensor_entry(output: OutputTensor) -> dict[str, Any]:
@@ -105,3 +106,13 @@ def report_document(plan: Plan, observer: Observer) -> dict[str, Any]:
     document = _document(plan, tensors)
     document["file_sha256"] = observer.file_sha256.hexdigest()
     return document
+
+
+def generate_report(plan: Plan) -> dict[str, Any]:
+    """Generate the whole file without keeping a byte and return its report (the CLI's
+    ``weightinit report``, the OpenAPI examples)."""
+    observer = Observer()
+    for _ in stream_bytes(header_bytes(plan), iter(ChunkStream(plan, with_stats=True)),
+                          observer):
+        pass
+    return report_document(plan, observer)

@@ -15,15 +15,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from core import (
-    ChunkStream,
-    Observer,
     Spec,
     SpecError,
     build_plan,
-    header_bytes,
+    generate_report,
     plan_document,
     report_document,
-    stream_bytes,
     verify_file,
     write_file,
 )
@@ -87,11 +84,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    plan = build_plan(_load_spec(args.spec))
-    observer = Observer()
-    for _ in stream_bytes(header_bytes(plan), iter(ChunkStream(plan, with_stats=True)), observer):
-        pass
-    document = report_document(plan, observer)
+    document = generate_report(build_plan(_load_spec(args.spec)))
     _print_json(document, args.output)
     if args.plot:
         from service.plots import plot_report

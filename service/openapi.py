@@ -14,8 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from core import ChunkStream, Observer, Spec, build_plan, plan_document, report_document
-from core.writer import header_bytes, stream_bytes
+from core import Spec, build_plan, generate_report, plan_document
 
 _BODY_ROUTES = {
     "/v1/plan": "The model spec; same JSON as a `weightinit` spec file.",
@@ -28,11 +27,7 @@ def _examples() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The spec example, and the plan and report the engine makes of it."""
     spec_example = Spec.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
     plan = build_plan(Spec.model_validate(spec_example))
-    observer = Observer()
-    for _ in stream_bytes(header_bytes(plan), iter(ChunkStream(plan, with_stats=True)),
-                          observer):
-        pass
-    return spec_example, plan_document(plan), report_document(plan, observer)
+    return spec_example, plan_document(plan), generate_report(plan)
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
