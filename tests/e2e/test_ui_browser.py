@@ -61,10 +61,14 @@ def generated_runs(page) -> int:
 
 
 def pick_example(page, example: str) -> None:
+    # The page plans and generates its first example by itself: wait for a generation
+    # that started after this pick, not for that one (a race: Download then found the
+    # report of the new plan not there yet).
+    before = generated_runs(page)
     page.select_option("#example", example)
     page.wait_for_function(
         "() => document.querySelectorAll('#plan-table tbody tr').length > 0"
-        " && document.body.dataset.generated")
+        f" && Number(document.body.dataset.generated || 0) > {before}")
 
 
 def test_seed_example_plans_generates_and_draws_every_chart(page) -> None:
