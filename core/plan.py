@@ -154,7 +154,8 @@ def expand(spec: Spec, limits: Limits, warnings: list[str] | None = None) -> lis
         plans = _keras_model_plans(spec, limits, [] if warnings is None else warnings)
     else:
         root = Expansion(
-            spec.convention, spec.dtype, depth=-1, extras={"max_depth": limits.max_depth}
+            spec.convention, spec.dtype, depth=-1, extras={"max_depth": limits.max_depth},
+            resolved={},
         )
         # Counting plans each layer once (a repeat's layers once, not once per copy):
         # more tensors than the limit there already means too many.

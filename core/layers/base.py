@@ -99,6 +99,11 @@ class Expansion:
     depth: int = 0
     extras: dict[str, object] = field(default_factory=dict)
     budget: TensorBudget | None = None
+    # Resolved initializers by (initializer object, shape, fans), shared by every child:
+    # a repeat's copies resolve each of their tensors once, not once per copy. The entry
+    # keeps the initializer object alive, so its id is not reused while the map lives.
+    resolved: dict[tuple[int, tuple[int, ...], Fans], tuple[BaseModel, ResolvedInit]] | None = (
+        None)
 
     def child(self, prefix: str, loc: Loc) -> Expansion:
         return replace(self, prefix=self.prefix + prefix, loc=self.loc + loc, depth=self.depth + 1)
@@ -140,11 +145,18 @@ class Expansion:
         fans = fans or fans_from_shape(shape, self.convention)
         loc = (*self.loc, init_field)
         chosen = init if init is not None else default
-        try:
-            resolved = resolve(chosen, InitContext(shape, fans, self.convention))
-        except ResolveError as error:
-            field_loc = (*loc, error.field) if error.field and init is not None else loc
-            raise SpecError(field_loc, error.msg) from None
+        key = (id(chosen), shape, fans)
+        known = self.resolved.get(key) if self.resolved is not None else None
+        if known is not None:
+            resolved = known[1]
+        else:
+            try:
+                resolved = resolve(chosen, InitContext(shape, fans, self.convention))
+            except ResolveError as error:
+                field_loc = (*loc, error.field) if error.field and init is not None else loc
+                raise SpecError(field_loc, error.msg) from None
+            if self.resolved is not None:
+                self.resolved[key] = (chosen, resolved)
         path = self.layer_path(layer)
         return TensorPlan(
             name=f"{path}{self.separator}{local_name}",
