@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("-o", "--output", required=True, help="the .safetensors file to write")
     init.add_argument("--report", help="also write the report JSON here")
     init.add_argument("--server", help="generate on a weightinit server at this URL")
-    init.add_argument("--token", help="bearer token for --server")
+    init.add_argument("--token", default=os.environ.get("WEIGHTINIT_TOKEN"),
+                      help="bearer token for --server (default: $WEIGHTINIT_TOKEN, which "
+                      "keeps it out of the process list)")
     init.add_argument("-q", "--quiet", action="store_true")
     init.set_defaults(run=_cmd_init)
 

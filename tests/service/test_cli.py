@@ -151,3 +151,15 @@ def test_semantic_error_exits_2_naming_the_field(tmp_path):
     result = run("plan", str(spec))
     assert result.returncode == 2
     assert "select.1" in result.stderr and "nope" in result.stderr
+
+
+def test_server_token_comes_from_the_environment(monkeypatch):
+    # A token on the command line is visible to every user in `ps`; the environment is not.
+    from service.cli import build_parser
+
+    monkeypatch.setenv("WEIGHTINIT_TOKEN", "from-env")
+    assert build_parser().parse_args(["init", "s.json", "-o", "f"]).token == "from-env"
+    given = build_parser().parse_args(["init", "s.json", "-o", "f", "--token", "flag"])
+    assert given.token == "flag"
+    monkeypatch.delenv("WEIGHTINIT_TOKEN")
+    assert build_parser().parse_args(["init", "s.json", "-o", "f"]).token is None
