@@ -218,7 +218,8 @@ class Sparse(_Params):
 
 # --------------------------------------------------------- Keras config objects ----
 
-_KERAS_CLASSES: dict[str, str] = {
+# Keras 3 initializer classes (and their long aliases) to our names.
+KERAS_CLASSES: dict[str, str] = {
     "Zeros": "zeros", "Ones": "ones", "Constant": "constant",
     "RandomUniform": "random_uniform", "RandomNormal": "random_normal",
     "TruncatedNormal": "truncated_normal", "VarianceScaling": "variance_scaling",
@@ -242,9 +243,9 @@ def from_keras_config(obj: dict[str, Any]) -> dict[str, Any]:
     validator, there is no plan to report it to.)
     """
     class_name = obj.get("class_name")
-    if class_name not in _KERAS_CLASSES:
+    if class_name not in KERAS_CLASSES:
         raise ValueError(
-            f"unknown Keras initializer class {class_name!r}; known: {sorted(_KERAS_CLASSES)}"
+            f"unknown Keras initializer class {class_name!r}; known: {sorted(KERAS_CLASSES)}"
         )
     config = dict(obj.get("config") or {})
     config.pop("seed", None)
@@ -256,7 +257,7 @@ def from_keras_config(obj: dict[str, Any]) -> dict[str, Any]:
                 f"Keras {axes} is not supported; give fan_in/fan_out on a tensor layer"
             )
         config.pop(axes, None)
-    name = _KERAS_CLASSES[class_name]
+    name = KERAS_CLASSES[class_name]
     if name == "truncated_normal":  # Keras: stddev, cut at mean +- 2 stddev, default 0.05
         mean = float(config.pop("mean", 0.0))
         std = float(config.pop("stddev", 0.05))

@@ -19,13 +19,13 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from core.errors import Loc, SpecError
 from core.fans import Fans
-from core.initializer_params import _KERAS_CLASSES, InitializerParams, from_keras_config
+from core.initializer_params import KERAS_CLASSES, InitializerParams, from_keras_config
 
 # keras.initializers.get's string identifiers: every class's snake_case name (which is our
 # name for it, as a name means what it means in its framework) and Keras' short aliases,
 # whose meaning differs from our own "uniform" and "normal".
 _STRING_IDS = {
-    **{name: class_name for class_name, name in reversed(_KERAS_CLASSES.items())},
+    **{name: class_name for class_name, name in reversed(KERAS_CLASSES.items())},
     "zero": "Zeros", "one": "Ones", "uniform": "RandomUniform", "normal": "RandomNormal",
 }
 _PARAMS: TypeAdapter[Any] = TypeAdapter(InitializerParams)

@@ -32,8 +32,8 @@ from service.streaming import (
     SafetensorsResponse,
     StreamRun,
     etag_matches,
-    generate_report,
     multipart_etag,
+    report_while_connected,
 )
 
 JSON = "application/json"
@@ -144,7 +144,7 @@ async def post_report(request: Request, principal: Principal) -> Response:
     svc = services(request)
     prepared = await svc.planner.prepare(await request.body())
     run = _start_stream(svc, prepared.plan, principal, "report", observed=True)
-    document = await generate_report(prepared.plan, prepared.header, run, request.receive)
+    document = await report_while_connected(prepared.plan, prepared.header, run, request.receive)
     if document is None:
         return client_closed_response()
     return _json(document)

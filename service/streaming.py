@@ -227,8 +227,8 @@ async def _send_body(send: Send, body: Any, more_body: bool = True) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": more_body})
 
 
-async def generate_report(plan: Plan, header: bytes, run: StreamRun,
-                          receive: Receive) -> dict[str, Any] | None:
+async def report_while_connected(plan: Plan, header: bytes, run: StreamRun,
+                                 receive: Receive) -> dict[str, Any] | None:
     """Generate every chunk without sending it; the report, or None if the client left."""
     assert run.observer is not None
     try:
