@@ -37,6 +37,7 @@ RUN python3 -m venv /opt/venv \
 # The project's own wheel, built with the locked setuptools (no isolation, so no
 # unpinned download of the build backend).
 COPY pyproject.toml README.md ./
+COPY weightinit ./weightinit
 COPY core ./core
 COPY service ./service
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .

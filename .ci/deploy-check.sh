@@ -180,7 +180,10 @@ step_image() {
         echo "no gcc/cc/g++/c++/make/ld in the final image"
         python3 -c "
 import importlib.util, sys
-import numba, numpy, fastapi, uvicorn, safetensors, core, service
+import numba, numpy, fastapi, uvicorn, safetensors, weightinit.core, weightinit.service
+import importlib.metadata as md
+top = (md.distribution(\"weightinit\").read_text(\"top_level.txt\") or \"weightinit\").split()
+assert top == [\"weightinit\"], top
 bad = [m for m in (\"torch\", \"keras\", \"tensorflow\") if importlib.util.find_spec(m)]
 print(\"numba\", numba.__version__, \"numpy\", numpy.__version__, \"fastapi\", fastapi.__version__)
 sys.exit(f\"unexpected in image: {bad}\" if bad else 0)

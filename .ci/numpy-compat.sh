@@ -58,7 +58,7 @@ run() {
   echo "== numpy $name, $mode"
   WEIGHTINIT_DISABLE_NUMBA="$disable" "$venv/bin/python" - <<'PY'
 import sys
-from core import kernels
+from weightinit.core import kernels
 wanted = __import__("os").environ["WEIGHTINIT_DISABLE_NUMBA"] != "1"
 if kernels.numba_enabled() != wanted:
     sys.exit(f"numba fast path is {'off' if wanted else 'on'}, expected the opposite")

@@ -74,7 +74,7 @@ def free_port() -> int:
 def start_server(port: int) -> subprocess.Popen:
     env = {**os.environ, "WEIGHTINIT_LOG_LEVEL": "warning"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1",
+        [sys.executable, "-m", "weightinit.service.cli", "serve", "--host", "127.0.0.1",
          "--port", str(port)], env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -144,7 +144,7 @@ def stream_throughput(port: int, gib: float) -> tuple[int, float]:
 
 def generation_only_gb_s(gib: float) -> float:
     """The same spec generated in this process without HTTP: the server's ceiling."""
-    from core import ChunkStream, Spec, build_plan
+    from weightinit.core import ChunkStream, Spec, build_plan
 
     plan = build_plan(Spec.model_validate(big_spec(gib)))
     for _ in ChunkStream(plan):  # warm-up

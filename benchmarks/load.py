@@ -94,7 +94,7 @@ def large_specs() -> list[dict]:
 
 def expected_file_sha256(spec: dict) -> str:
     """sha256 of the file the library makes for ``spec`` in this process."""
-    from core import ChunkStream, Spec, build_plan, header_bytes
+    from weightinit.core import ChunkStream, Spec, build_plan, header_bytes
 
     plan = build_plan(Spec.model_validate(spec))
     digest = hashlib.sha256(header_bytes(plan))

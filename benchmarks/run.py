@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from weightinit.core import ChunkStream, Plan, Spec, build_plan  # noqa: E402
+
 from benchmarks import limits, sides  # noqa: E402
 from benchmarks.http_roundtrip import SMALL_MLP, latency_ms, transformer_spec  # noqa: E402
 from benchmarks.render import render_markdown  # noqa: E402
@@ -44,7 +46,6 @@ from benchmarks.specs import (  # noqa: E402
     llama_spec,
     torch_recipe,
 )
-from core import ChunkStream, Plan, Spec, build_plan  # noqa: E402
 
 README = ROOT / "benchmarks" / "README.md"
 RESULTS = ROOT / "benchmarks" / "results"

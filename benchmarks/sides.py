@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from weightinit.core import ChunkStream, Observer, Plan, write_file
+from weightinit.core.writer import header_bytes, stream_bytes
+
 from benchmarks.http_roundtrip import free_port, start_server
-from core import ChunkStream, Observer, Plan, write_file
-from core.writer import header_bytes, stream_bytes
 
 HERE = Path(__file__).resolve().parent
 READ_BUFFER_BYTES = 4 << 20
@@ -191,7 +192,7 @@ def engine_generate(plan: Plan, executor: ThreadPoolExecutor, *, with_stats: boo
     """Generate every chunk and drop it: the engine's throughput on ``executor``'s threads.
 
     ``with_stats`` adds the moments computed in the kernels; ``observe`` the whole report
-    path (per-tensor and file sha256 in ``core.writer.Observer``).
+    path (per-tensor and file sha256 in ``weightinit.core.writer.Observer``).
     """
     kwargs = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
     stream = ChunkStream(plan, with_stats=with_stats, executor=executor, **kwargs)

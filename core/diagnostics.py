@@ -1,6 +1,6 @@
 """Signal-propagation diagnostics: how activation and gradient variance change with depth.
 
-For a sequential stack of linear/conv layers (``core.propagation``) with an activation
+For a sequential stack of linear/conv layers (``weightinit.core.propagation``) with an activation
 after each layer, two series, each analytic and measured:
 
 * forward, ``q_l``: the mean square of layer ``l``'s pre-activations for unit-variance
@@ -8,7 +8,7 @@ after each layer, two series, each analytic and measured:
   Poole et al., 2016): ``q_l = connections_in * E[W^2] * E[f_{l-1}(z)^2] + E[b^2]`` with
   ``z ~ N(0, q_{l-1})`` and ``q_0 = 1`` (no activation before the first layer); for relu
   ``E[f(z)^2] = q/2``, for tanh about ``q`` while small, less once it saturates
-  (``core.activations``).
+  (``weightinit.core.activations``).
 * backward, ``r_l``: the mean square of the gradient with respect to layer ``l``'s input,
   for a unit-variance gradient at the last layer's pre-activations. Analytic:
   ``r_l = connections_out * E[W^2] * E[f_l'(z)^2] * r_{l+1}`` with ``z ~ N(0, q_l)``
@@ -42,14 +42,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from core.activations import HIDDEN, NAMES, OUTPUT_ONLY, backward_gain, forward_second_moment
-from core.errors import SpecError
-from core.generate import ChunkStream
-from core.histograms import histogram
-from core.plan import Plan
-from core.propagation import Link, NotSequential, links_from_document, links_from_plan
-from core.stats import moments_of
+from weightinit.core.activations import (
+    HIDDEN,
+    NAMES,
+    OUTPUT_ONLY,
+    backward_gain,
+    forward_second_moment,
+)
+from weightinit.core.errors import SpecError
+from weightinit.core.generate import ChunkStream
+from weightinit.core.histograms import histogram
+from weightinit.core.plan import Plan
+from weightinit.core.propagation import Link, NotSequential, links_from_document, links_from_plan
+from weightinit.core.stats import moments_of
 
 ACTIVATIONS = NAMES
 LAYER_BAND = (0.4, 2.5)

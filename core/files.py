@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.generate import ChunkStream
-from core.plan import Plan
-from core.writer import MAX_HEADER_BYTES, Observer, header_bytes, stream_bytes
+from weightinit.core.generate import ChunkStream
+from weightinit.core.plan import Plan
+from weightinit.core.writer import MAX_HEADER_BYTES, Observer, header_bytes, stream_bytes
 
 # Files are written (and verified) with 1 MiB chunks rather than the stream default: the
 # chunks in flight are the only part of a CLI's memory that grows with the work, and the

@@ -21,11 +21,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-
-from core.plan import ITEMSIZE, OutputTensor, Plan
-from core.samplers import RandomSampler, TensorIdentity
-from core.stats import Moments, moments_of
-from core.transforms import numpy_dtype, round_to_dtype
+from weightinit.core.plan import ITEMSIZE, OutputTensor, Plan
+from weightinit.core.samplers import RandomSampler, TensorIdentity
+from weightinit.core.stats import Moments, moments_of
+from weightinit.core.transforms import numpy_dtype, round_to_dtype
 
 DEFAULT_CHUNK_BYTES = 4 << 20
 # Random chunks of at least this size go into reused buffers; smaller ones come from

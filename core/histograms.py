@@ -15,9 +15,8 @@ import math
 from typing import Any
 
 import numpy as np
-
-from core.initializers import ResolvedInit
-from core.samplers import ConstantSampler, OrthogonalSampler, RandomSampler
+from weightinit.core.initializers import ResolvedInit
+from weightinit.core.samplers import ConstantSampler, OrthogonalSampler, RandomSampler
 
 CURVE_POINTS = 201
 # A value range narrower than this has no drawable density: 1 / width (per bin, too)

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
-
-from core import initializer_params as P
-from core.fans import Convention, Fans
-from core.portable_math import exp, phi
-from core.samplers import (
+from weightinit.core import initializer_params as P
+from weightinit.core.fans import Convention, Fans
+from weightinit.core.portable_math import exp, phi
+from weightinit.core.samplers import (
     ConstantSampler,
     DiracSampler,
     EyeSampler,
@@ -30,7 +29,7 @@ from core.samplers import (
     Sampler,
     SparseSampler,
 )
-from core.transforms import P_MAX, P_MIN, Transform
+from weightinit.core.transforms import P_MAX, P_MIN, Transform
 
 TRUNCATION_CORRECTION = 0.87962566103423978  # std of N(0,1) truncated to [-2, 2]
 _SQRT_2PI = math.sqrt(2.0 * math.pi)

@@ -24,10 +24,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import Loc, SpecError
-from core.keras_layers import BUILDERS, KerasLayer
-from core.keras_shapes import KNOWN_WEIGHTLESS, Call, Output, Shape, as_shape, output_shape
-from core.layers.base import TensorPlan
+from weightinit.core.errors import Loc, SpecError
+from weightinit.core.keras_layers import BUILDERS, KerasLayer
+from weightinit.core.keras_shapes import (
+    KNOWN_WEIGHTLESS,
+    Call,
+    Output,
+    Shape,
+    as_shape,
+    output_shape,
+)
+from weightinit.core.layers.base import TensorPlan
 
 _MODELS = ("Sequential", "Functional", "Model")
 _WRAPPERS = ("Bidirectional", "TimeDistributed")

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-
-from core.errors import Loc, SpecError
-from core.fans import Fans
-from core.initializer_params import KERAS_CLASSES, InitializerParams, from_keras_config
+from weightinit.core.errors import Loc, SpecError
+from weightinit.core.fans import Fans
+from weightinit.core.initializer_params import KERAS_CLASSES, InitializerParams, from_keras_config
 
 # keras.initializers.get's string identifiers: every class's snake_case name (which is our
 # name for it, as a name means what it means in its framework) and Keras' short aliases,

@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
-
-from core.errors import Loc, SpecError
-from core.fans import Fans
-from core.keras_inits import KerasInit, axes_fans, keras_initializer
-from core.keras_shapes import Shape, analyze_einsum, channels_axis
-from core.layers import tensors as defaults
-from core.layers.base import Expansion, LayerBase, Override, TensorPlan
-from core.layers.tensors import with_override_stats
+from weightinit.core.errors import Loc, SpecError
+from weightinit.core.fans import Fans
+from weightinit.core.keras_inits import KerasInit, axes_fans, keras_initializer
+from weightinit.core.keras_shapes import Shape, analyze_einsum, channels_axis
+from weightinit.core.layers import tensors as defaults
+from weightinit.core.layers.base import Expansion, LayerBase, Override, TensorPlan
+from weightinit.core.layers.tensors import with_override_stats
 
 GLOROT = KerasInit(defaults.GLOROT_UNIFORM)
 ORTHOGONAL = KerasInit(defaults.ORTHOGONAL)

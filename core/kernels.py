@@ -1,6 +1,6 @@
 """Fast path: bits -> transform -> output dtype -> moments, fused in one numba pass.
 
-``fill`` gives exactly the bytes of ``core.transforms.fill_reference`` (tests/core/
+``fill`` gives exactly the bytes of ``weightinit.core.transforms.fill_reference`` (tests/core/
 test_kernels.py) without materialising a range's words or float64 values: it works on
 L1-sized blocks, each Philox'd, transformed, rounded, written out and summarised in turn.
 
@@ -25,10 +25,9 @@ import tempfile
 from collections.abc import Callable
 
 import numpy as np
-
-from core import portable_math as pm
-from core.stats import Moments
-from core.streams import (
+from weightinit.core import portable_math as pm
+from weightinit.core.stats import Moments
+from weightinit.core.streams import (
     PHILOX_M0,
     PHILOX_M1,
     PHILOX_ROUNDS,
@@ -37,7 +36,15 @@ from core.streams import (
     StreamKey,
     check_range,
 )
-from core.transforms import P_MAX, P_MIN, TWO_M53, UO_MAX, Transform, fill_reference, numpy_dtype
+from weightinit.core.transforms import (
+    P_MAX,
+    P_MIN,
+    TWO_M53,
+    UO_MAX,
+    Transform,
+    fill_reference,
+    numpy_dtype,
+)
 
 __all__ = ["HAVE_NUMBA", "fill", "numba_enabled"]
 

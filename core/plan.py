@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.errors import LimitError, Loc, SpecError
-from core.keras_import import import_keras_model
-from core.layers import Expansion, TensorPlan
-from core.layers.base import TensorBudget
-from core.layers.generic import Repeat
-from core.spec import Shard, Spec
+from weightinit.core.errors import LimitError, Loc, SpecError
+from weightinit.core.keras_import import import_keras_model
+from weightinit.core.layers import Expansion, TensorPlan
+from weightinit.core.layers.base import TensorBudget
+from weightinit.core.layers.generic import Repeat
+from weightinit.core.spec import Shard, Spec
 
 ITEMSIZE = {"float64": 8, "int64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
 SAFETENSORS_DTYPE = {

@@ -14,7 +14,7 @@ Coefficients are copied from the published sources (fdlibm via JuliaMath/openlib
 src/e_log.c, src/e_exp.c, src/s_erf.c; AS241 as printed in Applied Statistics 37(3) and
 reproduced in R's src/nmath/qnorm.c and J. Burkardt's asa241), and evaluated in the same
 operation order. Scalars are Python floats (binary64, round-to-nearest-even); arrays are
-whole-array numpy passes, the reference that ``core.kernels`` must match bit for bit.
+whole-array numpy passes, the reference that ``weightinit.core.kernels`` must match bit for bit.
 """
 
 from __future__ import annotations

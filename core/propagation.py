@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from core.layers import Layer
-from core.layers.dense import Conv, Linear
-from core.layers.generic import Repeat
-from core.plan import Plan
+from weightinit.core.layers import Layer
+from weightinit.core.layers.dense import Conv, Linear
+from weightinit.core.layers.generic import Repeat
+from weightinit.core.plan import Plan
 
 DENSE_TYPES = ("linear", "conv1d", "conv2d", "conv3d")
 

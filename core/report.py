@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from core.generate import ChunkStream
-from core.plan import OutputTensor, Plan
-from core.writer import Observer, file_size, header_bytes, package_version, stream_bytes
+from weightinit.core.generate import ChunkStream
+from weightinit.core.plan import OutputTensor, Plan
+from weightinit.core.writer import Observer, file_size, header_bytes, package_version, stream_bytes
 
 
 def tensor_entry(output: OutputTensor) -> dict[str, Any]:

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-
-from core.fans import Convention
-from core.kernels import fill as fill_random
-from core.stats import Moments, constant_moments, moments_of
-from core.streams import StreamKey, element_words, stream_key
-from core.transforms import Transform, round_to_dtype
+from weightinit.core.fans import Convention
+from weightinit.core.kernels import fill as fill_random
+from weightinit.core.stats import Moments, constant_moments, moments_of
+from weightinit.core.streams import StreamKey, element_words, stream_key
+from weightinit.core.transforms import Transform, round_to_dtype
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class TensorIdentity:
 
 
 # What an elementwise fill returns: the values in the output dtype, and their moments if
-# asked (not ``core.generate.Chunk``, which is a task's whole output).
+# asked (not ``weightinit.core.generate.Chunk``, which is a task's whole output).
 Filled = tuple[np.ndarray, Moments | None]
 
 # Whole-tensor samplers draw their inputs in blocks of this many elements, so the random

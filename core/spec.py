@@ -11,10 +11,9 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
-
-from core.layers import Layer
-from core.layers.base import DType
-from core.streams import MAX_SEED
+from weightinit.core.layers import Layer
+from weightinit.core.layers.base import DType
+from weightinit.core.streams import MAX_SEED
 
 
 class Shard(BaseModel):

@@ -8,7 +8,7 @@ anything before it, and a slice of the tensor's words equals the words of that s
 
 Philox is implemented here with whole-array numpy ``uint64`` arithmetic: a 32x32-bit
 product fits exactly in 64 bits, so ``mulhi``/``mullo`` are a shift and a mask. This is the
-reference; ``core.kernels`` has a fused numba version tested against it.
+reference; ``weightinit.core.kernels`` has a fused numba version tested against it.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 ``Transform`` with whole-array numpy passes, in exactly the operations of algorithm v1;
 ``round_to_dtype`` rounds them to the output dtype (float64 -> float32 -> bfloat16/float16,
 each step round-to-nearest-even). This module is the definition in code: it favours
-readability over speed. ``core.kernels`` fuses the same steps into one numba pass and is
+readability over speed. ``weightinit.core.kernels`` fuses the same steps into one numba pass and is
 tested to give the same bytes.
 
 One guard the doc's formula needs is added here (and in the kernels):
@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 
 import ml_dtypes
 import numpy as np
-
-from core.portable_math import ndtri_array, phi
-from core.stats import Moments, moments_of
-from core.streams import StreamKey, check_range, element_words
+from weightinit.core.portable_math import ndtri_array, phi
+from weightinit.core.stats import Moments, moments_of
+from weightinit.core.streams import StreamKey, check_range, element_words
 
 __all__ = [
     "DTYPES",

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from core.generate import Chunk
-from core.plan import MAX_HEADER_BYTES, SAFETENSORS_DTYPE, Plan
-from core.stats import Moments
+from weightinit.core.generate import Chunk
+from weightinit.core.plan import MAX_HEADER_BYTES, SAFETENSORS_DTYPE, Plan
+from weightinit.core.stats import Moments
 
 
 @functools.cache  # importlib.metadata reads the installed files: ~1 ms a call

@@ -19,8 +19,7 @@ import math
 import torch
 from common import fetch_weights, load_spec, parse_args
 from transformers import GPT2Config, GPT2LMHeadModel
-
-from service.torch_helpers import load_into
+from weightinit.service.torch_helpers import load_into
 
 CONFIG = GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, n_positions=128,
                     bos_token_id=999, eos_token_id=999)

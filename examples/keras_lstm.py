@@ -19,8 +19,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras  # imported after KERAS_BACKEND is chosen
 import numpy as np
 from common import fetch_weights, load_spec, parse_args
-
-from service.keras_helpers import assign_into, spec_from_model
+from weightinit.service.keras_helpers import assign_into, spec_from_model
 
 
 def build_model() -> keras.Model:

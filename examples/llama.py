@@ -16,8 +16,7 @@ from __future__ import annotations
 import torch
 from common import fetch_weights, load_spec, parse_args
 from transformers import LlamaConfig, LlamaForCausalLM
-
-from service.torch_helpers import load_into
+from weightinit.service.torch_helpers import load_into
 
 CONFIG = LlamaConfig(hidden_size=64, intermediate_size=176, num_hidden_layers=2,
                      num_attention_heads=4, num_key_value_heads=2, vocab_size=1000,

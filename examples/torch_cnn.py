@@ -16,8 +16,7 @@ from typing import Any
 import torch
 from common import fetch_weights, load_spec, parse_args
 from torch import nn
-
-from service.torch_helpers import load_into, spec_from_module
+from weightinit.service.torch_helpers import load_into, spec_from_module
 
 SEED = 1234
 CONV_INIT = {"name": "kaiming_normal", "mode": "fan_out", "nonlinearity": "relu"}

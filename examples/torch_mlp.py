@@ -11,9 +11,8 @@ from __future__ import annotations
 import torch
 from common import load_spec, parse_args
 from torch import nn
-
-from service.client import Client
-from service.torch_helpers import load_into
+from weightinit.service.client import Client
+from weightinit.service.torch_helpers import load_into
 
 
 class MLP(nn.Module):

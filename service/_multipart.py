@@ -13,8 +13,8 @@ import json
 from email.message import Message
 from typing import Any
 
-from service._http import Response
-from service._receive import ProtocolError, Source
+from weightinit.service._http import Response
+from weightinit.service._receive import ProtocolError, Source
 
 FILL_BYTES = 1 << 20
 MAX_PART_HEADER_BYTES = 64 << 10

@@ -21,15 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-
-from core import Limits, Spec, SpecError, build_plan, header_bytes
-from core.plan import ITEMSIZE, Plan
-from core.report import layer_groups
-from core.report import plan_document as plan_document_of
-from core.writer import file_metadata
-from service._http import Response, Transport
-from service._multipart import InitBody
-from service._receive import (
+from weightinit.core import Limits, Spec, SpecError, build_plan, header_bytes
+from weightinit.core.plan import ITEMSIZE, Plan
+from weightinit.core.report import layer_groups
+from weightinit.core.report import plan_document as plan_document_of
+from weightinit.core.writer import file_metadata
+from weightinit.service._http import Response, Transport
+from weightinit.service._multipart import InitBody
+from weightinit.service._receive import (
     Progress,
     ProtocolError,
     Sink,

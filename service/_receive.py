@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-
-from core.writer import MAX_HEADER_BYTES
-from service._http import ProtocolError
-from service._prefault import Prefaulter, address_of
+from weightinit.core.writer import MAX_HEADER_BYTES
+from weightinit.service._http import ProtocolError
+from weightinit.service._prefault import Prefaulter, address_of
 
 PREFAULT = True  # fault destination pages in on a helper thread (off: for A/B benchmarks)
 

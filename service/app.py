@@ -1,7 +1,7 @@
 """The HTTP API (``shared/DESIGN.md``, "HTTP API"): thin routes over the engine.
 
-Each route parses and validates (``service.planning``), calls the engine, streams or
-reports, and says what went wrong in the one error format (``service.errors``).
+Each route parses and validates (``weightinit.service.planning``), calls the engine, streams or
+reports, and says what went wrong in the one error format (``weightinit.service.errors``).
 ``create_app(settings)`` builds an independent app (its own metrics registry, capacity
 and plan cache), so tests run apps with their own limits side by side;
 ``create_app_from_env()`` is the factory uvicorn's workers import.
@@ -15,20 +15,25 @@ from dataclasses import dataclass
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
-
-from core import ChunkStream, Plan, catalogue
-from core.writer import package_version
-from service import diagnose
-from service.auth import Authenticator, Principal, require_token
-from service.capacity import Capacity
-from service.errors import client_closed_response, install_handlers
-from service.metrics import PROMETHEUS_CONTENT_TYPE, Metrics
-from service.middleware import ServiceMiddleware
-from service.models import ErrorResponse, InitializerEntry, PlanDocument, ReportDocument, Status
-from service.openapi import install_openapi
-from service.planning import Planner
-from service.settings import Settings
-from service.streaming import (
+from weightinit.core import ChunkStream, Plan, catalogue
+from weightinit.core.writer import package_version
+from weightinit.service import diagnose
+from weightinit.service.auth import Authenticator, Principal, require_token
+from weightinit.service.capacity import Capacity
+from weightinit.service.errors import client_closed_response, install_handlers
+from weightinit.service.metrics import PROMETHEUS_CONTENT_TYPE, Metrics
+from weightinit.service.middleware import ServiceMiddleware
+from weightinit.service.models import (
+    ErrorResponse,
+    InitializerEntry,
+    PlanDocument,
+    ReportDocument,
+    Status,
+)
+from weightinit.service.openapi import install_openapi
+from weightinit.service.planning import Planner
+from weightinit.service.settings import Settings
+from weightinit.service.streaming import (
     SafetensorsResponse,
     StreamRun,
     etag_matches,

@@ -15,8 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-from service.errors import unauthorized
+from weightinit.service.errors import unauthorized
 
 bearer_scheme = HTTPBearer(
     auto_error=False,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from service.errors import unavailable
-from service.metrics import Metrics
+from weightinit.service.errors import unavailable
+from weightinit.service.metrics import Metrics
 
 
 class StreamSlot:

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-
-from core import (
+from weightinit.core import (
     Spec,
     SpecError,
     build_plan,
@@ -25,7 +24,9 @@ from core import (
     verify_file,
     write_file,
 )
-from service.error_paths import validation_details
+from weightinit.service.error_paths import validation_details
+
+from weightinit import __version__
 
 EXIT_MISMATCH = 1
 EXIT_BAD_SPEC = 2
@@ -58,7 +59,7 @@ def _print_json(document: Any, out: str | None = None) -> None:
 def _cmd_init(args: argparse.Namespace) -> int:
     spec = _load_spec(args.spec)
     if args.server:
-        from service.client import Client
+        from weightinit.service.client import Client
 
         with Client(args.server, token=args.token) as client:
             report = client.init(spec.model_dump(mode="json", exclude_none=True),
@@ -88,7 +89,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     document = generate_report(build_plan(_load_spec(args.spec)))
     _print_json(document, args.output)
     if args.plot:
-        from service.plots import plot_report
+        from weightinit.service.plots import plot_report
 
         plot_report(document, args.plot)
     return 0
@@ -101,13 +102,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from service.server import serve
+    from weightinit.service.server import serve
 
     return serve(host=args.host, port=args.port, workers=args.workers)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="weightinit", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"weightinit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP service (settings: WEIGHTINIT_*)")

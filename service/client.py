@@ -1,6 +1,6 @@
 """The Python client: plan, report and fetch weights from one or several weightinit servers.
 
-    from service.client import Client
+    from weightinit.service.client import Client
 
     with Client("http://127.0.0.1:8000") as client:
         client.plan(spec)                                    # tensors, fans, expectations
@@ -32,10 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service._http import ChecksumError, Endpoint, Transport, WeightinitError
-from service._multipart import InitBody
-from service._parallel import GroupFetch, balance, file_offsets, full_header, merged_report
-from service._receive import (
+from weightinit.service._http import ChecksumError, Endpoint, Transport, WeightinitError
+from weightinit.service._multipart import InitBody
+from weightinit.service._parallel import (
+    GroupFetch,
+    balance,
+    file_offsets,
+    full_header,
+    merged_report,
+)
+from weightinit.service._receive import (
     FileSink,
     HashFollower,
     Layout,

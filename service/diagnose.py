@@ -22,12 +22,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
-
-from core import Limits, Spec, SpecError, build_plan
-from core.diagnostics import ACTIVATIONS, DEFAULT_BATCH, diagnose
-from service.auth import Principal
-from service.errors import ApiError, invalid_request
-from service.models import ErrorResponse
+from weightinit.core import Limits, Spec, SpecError, build_plan
+from weightinit.core.diagnostics import ACTIVATIONS, DEFAULT_BATCH, diagnose
+from weightinit.service.auth import Principal
+from weightinit.service.errors import ApiError, invalid_request
+from weightinit.service.models import ErrorResponse
 
 DIAGNOSE_MAX_PARAMETERS = 4_000_000  # ~32 MiB as float64, plus the probe's activations
 DIAGNOSE_MAX_TENSORS = 4096

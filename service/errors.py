@@ -4,7 +4,7 @@
 inside the JSON body (``["layers", 0, "in_features"]``), ``[]`` for the body as a whole.
 Pydantic's discriminated-union tags (``"linear"`` in ``layers.0.linear.in_features``) are
 dropped so that a ``loc`` can always be followed in the body the client sent
-(``service.error_paths``, shared with the CLI). Client
+(``weightinit.service.error_paths``, shared with the CLI). Client
 input never produces a 500: schema errors are 422, sizes over the limits 413, missing or
 wrong tokens 401, capacity and draining 503 with ``Retry-After``.
 """
@@ -21,9 +21,8 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-
-from core import SpecError
-from service.error_paths import validation_details
+from weightinit.core import SpecError
+from weightinit.service.error_paths import validation_details
 
 _HTTP_CODES = {
     400: "bad_request",

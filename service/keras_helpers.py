@@ -1,6 +1,6 @@
 """Keras 3 helpers, mirroring the torch ones: a spec from a model, weights assigned back.
 
-    from service.keras_helpers import spec_from_model, assign_into
+    from weightinit.service.keras_helpers import spec_from_model, assign_into
 
     spec = spec_from_model(model, seed=1234)   # {"keras_model": model.to_json(), ...}
     assign_into(model, client.init(spec))      # every weight, nothing extra

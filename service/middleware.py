@@ -16,10 +16,9 @@ import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from service.capacity import Capacity
-from service.errors import BodyTooLarge, body_too_large
-from service.metrics import Metrics
+from weightinit.service.capacity import Capacity
+from weightinit.service.errors import BodyTooLarge, body_too_large
+from weightinit.service.metrics import Metrics
 
 access_log = logging.getLogger("weightinit.access")
 

@@ -1,6 +1,6 @@
 """Response models, for ``/docs`` and ``/openapi.json``.
 
-The routes return JSON built by ``core.report`` directly (no second validation pass on
+The routes return JSON built by ``weightinit.core.report`` directly (no second validation pass on
 the hot path); these models describe that JSON for clients and generated SDKs. The
 request model is ``core.Spec`` itself.
 """

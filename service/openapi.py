@@ -13,8 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-
-from core import Spec, build_plan, generate_report, plan_document
+from weightinit.core import Spec, build_plan, generate_report, plan_document
 
 _BODY_ROUTES = {
     "/v1/plan": "The model spec; same JSON as a `weightinit` spec file.",

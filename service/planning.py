@@ -2,7 +2,7 @@
 
 Everything that can be wrong with a request is found here, before any response starts:
 JSON syntax, the schema (``core.Spec``), names, fans, ``select``/``shard`` and the limits
-(``core.build_plan``). Planning is pure Python and grows with the number of tensors, so
+(``weightinit.core.build_plan``). Planning is pure Python and grows with the number of tensors, so
 it runs on a worker thread, not the event loop (health checks stay prompt while a
 100 000-tensor spec is planned). The result is a pure function of the body and the
 limits, so recent results are kept, keyed by the body's sha256: repeated requests
@@ -24,10 +24,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from pydantic import ValidationError
-
-from core import LimitError, Limits, Plan, Spec, build_plan, header_bytes, plan_document
-from service.errors import invalid_request
-from service.streaming import request_etag
+from weightinit.core import LimitError, Limits, Plan, Spec, build_plan, header_bytes, plan_document
+from weightinit.service.errors import invalid_request
+from weightinit.service.streaming import request_etag
 
 # Prepared requests kept: ~80 tracked objects per tensor, so ~160 000 objects at most, a
 # few ms of collector time; bigger plans are not kept (generating them dwarfs planning).

@@ -8,7 +8,7 @@ uvicorn's own graceful shutdown closes the connections and the process exits 0. 
 second SIGTERM, or SIGINT, stops at once.
 
 ``--workers N`` runs N processes on one socket (uvicorn's supervisor); each builds its
-app from the environment (``service.app:create_app_from_env``) and drains the same way
+app from the environment (``weightinit.service.app:create_app_from_env``) and drains the same way
 when the supervisor passes SIGTERM on.
 """
 
@@ -28,13 +28,12 @@ import uvicorn
 from pydantic import ValidationError
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import multiprocess
+from weightinit.core import ChunkStream, Spec, build_plan
+from weightinit.service.app import create_app
+from weightinit.service.capacity import Capacity
+from weightinit.service.settings import Settings
 
-from core import ChunkStream, Spec, build_plan
-from service.app import create_app
-from service.capacity import Capacity
-from service.settings import Settings
-
-APP_FACTORY = "service.app:create_app_from_env"
+APP_FACTORY = "weightinit.service.app:create_app_from_env"
 logger = logging.getLogger("weightinit.server")
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from core.plan import Limits
+from weightinit.core.plan import Limits
 
 MIB = 1 << 20
 
@@ -63,7 +62,7 @@ class Settings(BaseSettings):
         return value.lower()
 
     def limits(self) -> Limits:
-        """The engine's limits for ``core.build_plan``."""
+        """The engine's limits for ``weightinit.core.build_plan``."""
         return Limits(
             max_tensors=self.max_tensors,
             max_parameters=self.max_parameters,

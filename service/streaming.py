@@ -1,7 +1,7 @@
 """The ``/v1/init`` response: a safetensors file streamed chunk by chunk, straight to ASGI.
 
 The header comes from the plan, so ``Content-Length`` is exact before any value exists;
-then each chunk of ``core.generate.ChunkStream`` is sent as a memoryview of its array
+then each chunk of ``weightinit.core.generate.ChunkStream`` is sent as a memoryview of its array
 (no copy) as soon as the generator's thread pool has it, while at most ``window`` chunks
 are generated ahead: memory per stream is bounded whatever the client's speed, because
 ``send`` waits while the socket is backed up. A task watches ``receive`` for the
@@ -27,13 +27,12 @@ from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-
-from core import ChunkStream, Observer, Plan, Spec, file_size, report_document
-from core.generate import Chunk
-from core.spec import canonical_json
-from core.writer import package_version
-from service.capacity import StreamSlot
-from service.metrics import Metrics
+from weightinit.core import ChunkStream, Observer, Plan, Spec, file_size, report_document
+from weightinit.core.generate import Chunk
+from weightinit.core.spec import canonical_json
+from weightinit.core.writer import package_version
+from weightinit.service.capacity import StreamSlot
+from weightinit.service.metrics import Metrics
 
 # Chunks smaller than this are hashed on the event loop (a thread hop costs more); larger
 # ones on the hashing pool, overlapped with sending (sha256 runs at ~1 GB/s per core).

@@ -1,6 +1,6 @@
 """PyTorch helpers: a spec from an ``nn.Module``, and weights loaded back into it.
 
-    from service.torch_helpers import spec_from_module, load_into
+    from weightinit.service.torch_helpers import spec_from_module, load_into
 
     with torch.device("meta"):
         model = MyModel()                       # no memory, no init cost
@@ -210,8 +210,8 @@ def spec_from_module(
 def _check_matches(module: Any, spec: dict[str, Any], aliases: dict[str, str]) -> None:
     """The spec's tensors must be the state_dict's keys (less aliases) with their shapes:
     what makes ``load_into(..., strict=True)`` succeed."""
-    from core import Spec, build_plan
-    from core.plan import Limits
+    from weightinit.core import Spec, build_plan
+    from weightinit.core.plan import Limits
 
     plan = build_plan(Spec.model_validate(spec), Limits(max_tensors=1 << 40,
                                                         max_parameters=1 << 62))

@@ -43,7 +43,7 @@ def weightinit_command() -> list[str]:
     if script.exists():
         return [str(script)]
     found = shutil.which("weightinit")
-    return [found] if found else [sys.executable, "-m", "service.cli"]
+    return [found] if found else [sys.executable, "-m", "weightinit.service.cli"]
 
 
 @dataclass

@@ -10,14 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Union
 
 from pydantic import Field
-
-from core.layers.attention import MultiheadAttention
-from core.layers.base import Expansion, Override, TensorPlan
-from core.layers.dense import Conv, Linear
-from core.layers.embedding import Embedding
-from core.layers.generic import Repeat, TensorLayer
-from core.layers.normalization import BatchNorm, GroupNorm, LayerNorm, RMSNorm
-from core.layers.recurrent import GRU, LSTM
+from weightinit.core.layers.attention import MultiheadAttention
+from weightinit.core.layers.base import Expansion, Override, TensorPlan
+from weightinit.core.layers.dense import Conv, Linear
+from weightinit.core.layers.embedding import Embedding
+from weightinit.core.layers.generic import Repeat, TensorLayer
+from weightinit.core.layers.normalization import BatchNorm, GroupNorm, LayerNorm, RMSNorm
+from weightinit.core.layers.recurrent import GRU, LSTM
 
 LAYER_TYPES = (
     Linear, Conv, Embedding, LayerNorm, RMSNorm, BatchNorm, GroupNorm, LSTM, GRU,

@@ -26,10 +26,23 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import Field
-
-from core.fans import Fans
-from core.layers.base import IGNORED, Expansion, InitField, LayerBase, Size, TensorPlan, check
-from core.layers.tensors import GLOROT_UNIFORM, TORCH_DEFAULT, XAVIER_NORMAL, XAVIER_UNIFORM, ZEROS
+from weightinit.core.fans import Fans
+from weightinit.core.layers.base import (
+    IGNORED,
+    Expansion,
+    InitField,
+    LayerBase,
+    Size,
+    TensorPlan,
+    check,
+)
+from weightinit.core.layers.tensors import (
+    GLOROT_UNIFORM,
+    TORCH_DEFAULT,
+    XAVIER_NORMAL,
+    XAVIER_UNIFORM,
+    ZEROS,
+)
 
 
 class MultiheadAttention(LayerBase):

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field, replace
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
-
-from core.errors import LimitError, Loc, SpecError
-from core.fans import Convention, Fans, fans_from_shape
-from core.initializer_params import InitializerParams
-from core.initializers import InitContext, ResolvedInit, ResolveError, resolve
+from weightinit.core.errors import LimitError, Loc, SpecError
+from weightinit.core.fans import Convention, Fans, fans_from_shape
+from weightinit.core.initializer_params import InitializerParams
+from weightinit.core.initializers import InitContext, ResolvedInit, ResolveError, resolve
 
 DType = Literal["float32", "float16", "bfloat16", "float64"]
 StoredDType = Literal["float32", "float16", "bfloat16", "float64", "int64"]

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import Field
-
-from core.fans import conv_shape, dense_shape
-from core.layers.base import (
+from weightinit.core.fans import conv_shape, dense_shape
+from weightinit.core.layers.base import (
     IGNORED,
     Dims,
     Expansion,
@@ -23,7 +22,7 @@ from core.layers.base import (
     TensorPlan,
     check,
 )
-from core.layers.tensors import GLOROT_UNIFORM, TORCH_DEFAULT, ZEROS
+from weightinit.core.layers.tensors import GLOROT_UNIFORM, TORCH_DEFAULT, ZEROS
 
 
 def weight_and_bias(

@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import Field, StrictInt
-
-from core.layers.base import (
+from weightinit.core.layers.base import (
     IGNORED,
     Expansion,
     InitField,
@@ -23,7 +22,11 @@ from core.layers.base import (
     TensorPlan,
     check,
 )
-from core.layers.tensors import KERAS_EMBEDDING_UNIFORM, STANDARD_NORMAL, with_override_stats
+from weightinit.core.layers.tensors import (
+    KERAS_EMBEDDING_UNIFORM,
+    STANDARD_NORMAL,
+    with_override_stats,
+)
 
 
 class Embedding(LayerBase):

@@ -6,10 +6,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
-
-from core.fans import Convention, explicit_fans
-from core.initializer_params import InitializerParams
-from core.layers.base import (
+from weightinit.core.fans import Convention, explicit_fans
+from weightinit.core.initializer_params import InitializerParams
+from weightinit.core.layers.base import (
     Count,
     Dims,
     Expansion,
@@ -21,7 +20,7 @@ from core.layers.base import (
 )
 
 if TYPE_CHECKING:
-    from core.layers import Layer
+    from weightinit.core.layers import Layer
 
 
 class TensorLayer(LayerBase):

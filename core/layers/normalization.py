@@ -22,9 +22,17 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import Field
-
-from core.layers.base import IGNORED, Dims, Expansion, InitField, LayerBase, Size, TensorPlan, check
-from core.layers.tensors import ONES, ZEROS
+from weightinit.core.layers.base import (
+    IGNORED,
+    Dims,
+    Expansion,
+    InitField,
+    LayerBase,
+    Size,
+    TensorPlan,
+    check,
+)
+from weightinit.core.layers.tensors import ONES, ZEROS
 
 
 def _scale_and_shift(

@@ -34,9 +34,8 @@ import math
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
-
-from core.initializer_params import Uniform
-from core.layers.base import (
+from weightinit.core.initializer_params import Uniform
+from weightinit.core.layers.base import (
     IGNORED,
     Count,
     Expansion,
@@ -47,7 +46,7 @@ from core.layers.base import (
     TensorPlan,
     check,
 )
-from core.layers.tensors import (
+from weightinit.core.layers.tensors import (
     GLOROT_UNIFORM,
     ORTHOGONAL,
     ZEROS,

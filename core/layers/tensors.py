@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from core.initializer_params import (
+from weightinit.core.initializer_params import (
     GlorotUniform,
     Normal,
     Ones,
@@ -25,7 +25,7 @@ from core.initializer_params import (
     XavierUniform,
     Zeros,
 )
-from core.layers.base import TensorPlan
+from weightinit.core.layers.base import TensorPlan
 
 ZEROS = Zeros()
 ONES = Ones()

@@ -6,9 +6,8 @@ import math
 from typing import Any
 
 import numpy as np
-
-from core import ChunkStream, Plan, Spec, build_plan
-from core.initializers import ResolvedInit
+from weightinit.core import ChunkStream, Plan, Spec, build_plan
+from weightinit.core.initializers import ResolvedInit
 
 
 def spec_of(layers: list[dict[str, Any]], **fields: Any) -> Spec:

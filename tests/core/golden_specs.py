@@ -9,9 +9,8 @@ import hashlib
 from typing import Any
 
 import numpy as np
-
-from core import ChunkStream, Plan, Spec, build_plan, header_bytes
-from core.writer import file_metadata
+from weightinit.core import ChunkStream, Plan, Spec, build_plan, header_bytes
+from weightinit.core.writer import file_metadata
 
 FIXED_VERSION = "golden"  # stands in for the package version in the pinned file sha256
 

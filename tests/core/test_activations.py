@@ -6,8 +6,7 @@ import math
 
 import numpy as np
 import pytest
-
-from core.activations import HIDDEN, backward_gain, forward_second_moment
+from weightinit.core.activations import HIDDEN, backward_gain, forward_second_moment
 
 
 def reference_mean(function, variance: float) -> float:

@@ -13,9 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from engine_helpers import spec_of, tensor_layer
-
-from core import ChunkStream, build_plan
-from core.generate import POOLED_MIN_BYTES, ChunkBuffers, chunk_tasks, run_task
+from weightinit.core import ChunkStream, build_plan
+from weightinit.core.generate import POOLED_MIN_BYTES, ChunkBuffers, chunk_tasks, run_task
 
 CHUNK_BYTES = POOLED_MIN_BYTES  # every full chunk of these tensors is pooled
 

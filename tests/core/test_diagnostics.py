@@ -14,9 +14,8 @@ import math
 
 import numpy as np
 import pytest
-
-from core import Spec, SpecError, build_plan, plan_document
-from core.diagnostics import (
+from weightinit.core import Spec, SpecError, build_plan, plan_document
+from weightinit.core.diagnostics import (
     LAYER_BAND,
     diagnose,
     generate_tensors,
@@ -24,7 +23,7 @@ from core.diagnostics import (
     propagation,
     propagation_from_document,
 )
-from core.propagation import links_from_plan
+from weightinit.core.propagation import links_from_plan
 
 WIDTH, DEPTH = 512, 8
 

@@ -18,9 +18,8 @@ os.environ["KERAS_BACKEND"] = "torch"  # chosen before keras is imported
 import keras
 from engine_helpers import spec_of
 from keras.src.initializers.random_initializers import compute_fans
-
-from core import build_plan
-from core.fans import Fans, conv_shape, dense_shape, keras_fans, torch_fans
+from weightinit.core import build_plan
+from weightinit.core.fans import Fans, conv_shape, dense_shape, keras_fans, torch_fans
 
 torch_fan_rule = torch.nn.init._calculate_fan_in_and_fan_out
 

@@ -15,8 +15,7 @@ import safetensors.torch
 import torch
 from engine_helpers import generate, spec_of, tensor_layer
 from safetensors import safe_open
-
-from core import build_plan, verify_file, write_file
+from weightinit.core import build_plan, verify_file, write_file
 
 LAYERS = [
     {"type": "linear", "name": "fc1", "in_features": 33, "out_features": 17},
@@ -167,9 +166,9 @@ def test_verify_reports_metadata_that_is_not_an_object(written, tmp_path):
 
 def test_failed_generation_leaves_neither_file_nor_temporary(tmp_path, monkeypatch):
     """write_file is atomic: a failure mid-stream leaves the target as it was."""
-    import core.generate
+    import weightinit.core.generate
 
-    real_run_task = core.generate.run_task
+    real_run_task = weightinit.core.generate.run_task
     calls = 0
 
     def failing_run_task(*args, **kwargs):
@@ -179,7 +178,7 @@ def test_failed_generation_leaves_neither_file_nor_temporary(tmp_path, monkeypat
             raise RuntimeError("disk on fire")
         return real_run_task(*args, **kwargs)
 
-    monkeypatch.setattr(core.generate, "run_task", failing_run_task)
+    monkeypatch.setattr(weightinit.core.generate, "run_task", failing_run_task)
     target = tmp_path / "model.safetensors"
     with pytest.raises(RuntimeError, match="disk on fire"):
         write_file(build_plan(spec_of(LAYERS)), target, chunk_bytes=64)

@@ -14,14 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import weightinit.core.generate
 from engine_helpers import generate, spec_of, tensor_layer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import core.generate
-from core import ChunkStream, build_plan
-from core.layers import Override
-from core.stats import moments_of
+from weightinit.core import ChunkStream, build_plan
+from weightinit.core.layers import Override
+from weightinit.core.stats import moments_of
 
 # Every kind of sampler: random (uniform/normal/truncated, several dtypes), constant,
 # index-based (eye, dirac) and whole-tensor (orthogonal, sparse).
@@ -182,7 +181,7 @@ def test_close_stops_generation(monkeypatch):
     """A consumer that goes away after a few chunks leaves at most a window's worth."""
     calls = 0
     lock = threading.Lock()
-    real_run_task = core.generate.run_task
+    real_run_task = weightinit.core.generate.run_task
 
     def counting_run_task(*args, **kwargs):
         nonlocal calls
@@ -190,7 +189,7 @@ def test_close_stops_generation(monkeypatch):
             calls += 1
         return real_run_task(*args, **kwargs)
 
-    monkeypatch.setattr(core.generate, "run_task", counting_run_task)
+    monkeypatch.setattr(weightinit.core.generate, "run_task", counting_run_task)
     plan = build_plan(spec_of([tensor_layer("big", [1000, 1000], {"name": "normal", "std": 1})]))
     chunk_bytes = 16 << 10
     total = math.ceil(plan.total_bytes / chunk_bytes)  # 245 chunks
@@ -259,8 +258,8 @@ def test_narrow_dtypes_are_the_float32_values_rounded_as_torch_rounds(init):
 def test_whole_tensor_samplers_do_not_depend_on_their_draw_block(reference, monkeypatch):
     """Orthogonal and sparse draw their inputs (and sort sparse's columns) in blocks to
     bound memory; the block size must not show in the bytes."""
-    import core.samplers
+    import weightinit.core.samplers
 
-    monkeypatch.setattr(core.samplers, "_DRAW_BLOCK", 37)
+    monkeypatch.setattr(weightinit.core.samplers, "_DRAW_BLOCK", 37)
     plan = build_plan(spec_of(LAYERS, select=["ortho", "sparse"]))
     assert_same_bytes(generate(plan), reference)

@@ -28,8 +28,7 @@ from golden_specs import (
     orthogonal_values,
     plan_of,
 )
-
-from core import REGISTRY, write_file
+from weightinit.core import REGISTRY, write_file
 
 GOLDEN: dict[str, dict[str, str]] = {
     "every_initializer_float32": {
@@ -170,7 +169,7 @@ def test_golden_digests_with_odd_chunks_and_one_thread(key):
 @pytest.mark.parametrize("key", ["every_initializer_float32", "float16", "float64"])
 def test_golden_digests_on_the_pure_numpy_reference_path(key, monkeypatch):
     """The goldens are the algorithm's, not the numba kernel's: the reference path
-    (``core.transforms``, whole-array numpy) gives the same bytes."""
+    (``weightinit.core.transforms``, whole-array numpy) gives the same bytes."""
     monkeypatch.setenv("WEIGHTINIT_DISABLE_NUMBA", "1")
     assert digests(plan_of(GOLDEN_SPECS[key])) == GOLDEN[key]
 

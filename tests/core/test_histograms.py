@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 import scipy.stats
-
-from core import Spec, build_plan
-from core.diagnostics import generate_tensors
-from core.histograms import histogram
+from weightinit.core import Spec, build_plan
+from weightinit.core.diagnostics import generate_tensors
+from weightinit.core.histograms import histogram
 
 BINS = 40
 # Per chi-square fit; 4 fits below, so a correct generator fails one of them with

@@ -40,10 +40,9 @@ import torch
 os.environ["KERAS_BACKEND"] = "torch"  # chosen before keras is imported
 import keras
 from engine_helpers import one_tensor, spec_of, tensor_layer
-
-from core import REGISTRY, Spec, build_plan
-from core.initializer_params import INITIALIZER_NAMES
-from core.initializers import ResolvedInit
+from weightinit.core import REGISTRY, Spec, build_plan
+from weightinit.core.initializer_params import INITIALIZER_NAMES
+from weightinit.core.initializers import ResolvedInit
 
 SEED = 20240611
 ALPHA = 1e-6  # per KS comparison; see the module docstring for the family-wise bound
@@ -335,7 +334,7 @@ def test_every_registry_entry_is_covered_here():
 
 
 def test_truncation_correction_is_the_std_of_a_normal_cut_at_two_std():
-    from core.initializers import TRUNCATION_CORRECTION
+    from weightinit.core.initializers import TRUNCATION_CORRECTION
 
     assert abs(TRUNCATION_CORRECTION - TRUNCATION_STD) < 1e-15
 

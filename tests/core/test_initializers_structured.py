@@ -161,8 +161,7 @@ def test_orthogonal_entries_match_torch_in_distribution():
 
 def test_orthogonal_needs_two_dimensions():
     from engine_helpers import spec_of, tensor_layer
-
-    from core import SpecError, build_plan
+    from weightinit.core import SpecError, build_plan
 
     with pytest.raises(SpecError) as error:
         build_plan(spec_of([tensor_layer("t", [5], "orthogonal")]))

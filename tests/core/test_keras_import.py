@@ -39,9 +39,8 @@ from layers.layer_parity import (  # noqa: E402  (tests/core/layers, no package)
     seed_count,
     stacked,
 )
-
-from core import Spec, SpecError, build_plan  # noqa: E402
-from core.keras_shapes import Call, output_shape  # noqa: E402
+from weightinit.core import Spec, SpecError, build_plan  # noqa: E402
+from weightinit.core.keras_shapes import Call, output_shape  # noqa: E402
 
 L = keras.layers
 inits = keras.initializers
@@ -411,7 +410,7 @@ def test_cli_init_writes_the_keras_models_weights(tmp_path: Path):
         {"seed": 1, "convention": "keras", "keras_model": json.loads(model.to_json())}))
     out = tmp_path / "weights.safetensors"
     done = subprocess.run(
-        [sys.executable, "-m", "service.cli", "init", str(spec_path), "-o", str(out)],
+        [sys.executable, "-m", "weightinit.service.cli", "init", str(spec_path), "-o", str(out)],
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert done.returncode == 0, done.stderr

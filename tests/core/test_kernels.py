@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from core import kernels
-from core.kernels import fill
-from core.stats import Moments, moments_of
-from core.streams import stream_key
-from core.transforms import Transform, fill_reference, numpy_dtype
+from weightinit.core import kernels
+from weightinit.core.kernels import fill
+from weightinit.core.stats import Moments, moments_of
+from weightinit.core.streams import stream_key
+from weightinit.core.transforms import Transform, fill_reference, numpy_dtype
 
 needs_numba = pytest.mark.skipif(not kernels.numba_enabled(), reason="numba kernel disabled")
 
@@ -123,8 +122,8 @@ def test_threads_fill_disjoint_ranges_of_one_buffer() -> None:
 @needs_numba
 def test_open_uniform_clamp_in_kernel() -> None:
     """The one word whose ``uo`` rounds to 1.0 is clamped like the reference does."""
-    from core.portable_math import ndtri_array
-    from core.transforms import open_uniform
+    from weightinit.core.portable_math import ndtri_array
+    from weightinit.core.transforms import open_uniform
 
     mant = np.array([2**53 - 1, 0, 2**52, 2**53 - 2], dtype=np.int64)
     x, scratch = np.empty(4), [np.empty(4) for _ in range(4)]
@@ -173,9 +172,10 @@ def test_env_var_forces_reference_path(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_env_var_at_import_skips_numba() -> None:
     root = Path(__file__).resolve().parents[2]
     code = (
-        "import sys, core.kernels as k; "
+        "import sys, weightinit.core.kernels as k; "
         "assert not k.HAVE_NUMBA and 'numba' not in sys.modules, sys.modules.get('numba'); "
-        "from core.streams import stream_key; from core.transforms import Transform; "
+        "from weightinit.core.streams import stream_key; "
+        "from weightinit.core.transforms import Transform; "
         "v, m = k.fill(Transform.normal(0, 1), stream_key(1, 'x'), 0, 7, 'float32', True); "
         "assert v.shape == (7,) and m.count == 7"
     )

@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from engine_helpers import spec_of, tensor_layer
-
-from core import build_plan, write_file
+from weightinit.core import build_plan, write_file
 
 LAYERS = [tensor_layer("a", [64, 33], "glorot_uniform"),
           tensor_layer("b", [17], {"name": "normal", "std": 0.5}, dtype="bfloat16")]

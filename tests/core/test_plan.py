@@ -6,9 +6,8 @@ import math
 
 import pytest
 from engine_helpers import spec_of, tensor_layer
-
-from core import LimitError, Limits, SpecError, build_plan, plan_document
-from core.plan import ITEMSIZE
+from weightinit.core import LimitError, Limits, SpecError, build_plan, plan_document
+from weightinit.core.plan import ITEMSIZE
 
 MLP = [
     {"type": "linear", "name": "fc1", "in_features": 8, "out_features": 6},
@@ -100,9 +99,9 @@ def test_huge_repeat_is_refused_without_expanding_it():
 
 @pytest.mark.parametrize("layer_type", ["lstm", "gru"])
 def test_huge_num_layers_is_refused_without_expanding_every_layer(monkeypatch, layer_type):
-    import core.layers.base
+    import weightinit.core.layers.base
 
-    real_tensor = core.layers.base.Expansion.tensor
+    real_tensor = weightinit.core.layers.base.Expansion.tensor
     planned = 0
 
     def counting_tensor(self, *args, **kwargs):
@@ -113,7 +112,7 @@ def test_huge_num_layers_is_refused_without_expanding_every_layer(monkeypatch, l
             raise AssertionError("planned over 1000 tensors against a limit of 100")
         return real_tensor(self, *args, **kwargs)
 
-    monkeypatch.setattr(core.layers.base.Expansion, "tensor", counting_tensor)
+    monkeypatch.setattr(weightinit.core.layers.base.Expansion, "tensor", counting_tensor)
     layer = {"type": layer_type, "name": "rnn", "input_size": 2, "hidden_size": 2,
              "num_layers": 10**6}
     with pytest.raises(LimitError) as refused:

@@ -14,9 +14,8 @@ import math
 import numpy as np
 import pytest
 import scipy.special as sp
-
-from core import kernels, portable_math, transforms
-from core.portable_math import erfc, exp, log, log_array, ndtri, ndtri_array, phi
+from weightinit.core import kernels, portable_math, transforms
+from weightinit.core.portable_math import erfc, exp, log, log_array, ndtri, ndtri_array, phi
 
 EPS = 2.0**-52
 RNG = np.random.default_rng(20240611)

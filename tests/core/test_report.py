@@ -1,11 +1,11 @@
-"""``core.report``: the plan and report documents."""
+"""``weightinit.core.report``: the plan and report documents."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
-from core import Spec, build_plan, generate_report, plan_document, write_file
+from weightinit.core import Spec, build_plan, generate_report, plan_document, write_file
 
 SPEC = Spec.model_validate({"seed": 3, "layers": [
     {"type": "linear", "name": "fc1", "in_features": 6, "out_features": 5},

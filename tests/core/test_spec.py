@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-
-from core import Spec, SpecError, build_plan
+from weightinit.core import Spec, SpecError, build_plan
 
 
 def body(*layers: dict[str, Any], **fields: Any) -> dict[str, Any]:

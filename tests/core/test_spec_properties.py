@@ -17,9 +17,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from pydantic import ValidationError
 from spec_strategies import BASE_SPECS, hostile_bodies, json_values, resolve_loc
-
-from core import LimitError, Limits, Spec, SpecError, build_plan, header_bytes, plan_document
-from core.plan import ITEMSIZE
+from weightinit.core import (
+    LimitError,
+    Limits,
+    Spec,
+    SpecError,
+    build_plan,
+    header_bytes,
+    plan_document,
+)
+from weightinit.core.plan import ITEMSIZE
 
 # Small limits: planning is instant and never a memory concern under hypothesis.
 LIMITS = Limits(max_tensors=2_000, max_parameters=5_000_000, max_depth=4)

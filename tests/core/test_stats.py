@@ -1,4 +1,4 @@
-"""``core.stats``: moments of a tensor do not depend on how it was cut into chunks.
+"""``weightinit.core.stats``: moments of a tensor do not depend on how it was cut into chunks.
 
 Merged moments are compared with the moments of the whole within float64 rounding. Both
 sides subtract a mean known to a few eps times ``scale = |mean| + std``, so each of the
@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from core.stats import Moments, constant_moments, moments_of
+from weightinit.core.stats import Moments, constant_moments, moments_of
 
 
 def assert_close(got: Moments, want: Moments) -> None:

@@ -7,8 +7,7 @@ import struct
 
 import numpy as np
 import pytest
-
-from core.streams import MAX_ELEMENTS, StreamKey, element_words, philox4x32, stream_key
+from weightinit.core.streams import MAX_ELEMENTS, StreamKey, element_words, philox4x32, stream_key
 
 # Random123 tests/kat_vectors, rows "philox4x32 10": counter[4] key[2] -> expected[4].
 KAT_PHILOX4X32_10 = [

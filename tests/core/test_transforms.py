@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
-
-from core.portable_math import phi
-from core.stats import moments_of
-from core.streams import stream_key
-from core.transforms import (
+from weightinit.core.portable_math import phi
+from weightinit.core.stats import moments_of
+from weightinit.core.streams import stream_key
+from weightinit.core.transforms import (
     UO_MAX,
     Transform,
     fill_reference,

@@ -7,7 +7,6 @@ does the slow part (building and running the image, schema validation).
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 import shutil
@@ -311,37 +310,24 @@ def test_lock_files_are_pinned_and_hashed() -> None:
 
 def test_wheel_packages_every_python_package() -> None:
     """The image installs the project's wheel (not an editable install), so every
-    package under core/ and service/ must be in it: a listed `packages = [...]` does
-    not include subpackages such as core.layers."""
+    package under weightinit/, core/ and service/ must be in it under the one
+    ``weightinit`` namespace: a listed ``packages = [...]`` does not include subpackages
+    such as core.layers (tests/test_packaging.py checks the built wheel itself)."""
     setuptools_cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapping: dict[str, str] = setuptools_cfg["package-dir"]
     found = sorted(
-        ".".join(p.parent.relative_to(ROOT).parts)
-        for top in ("core", "service")
-        for p in (ROOT / top).rglob("__init__.py")
+        ".".join((name, *p.parent.relative_to(ROOT / folder).parts))
+        for name, folder in mapping.items()
+        for p in (ROOT / folder).rglob("__init__.py")
         if "__pycache__" not in p.parts
     )
-    packages = setuptools_cfg.get("packages")
-    if isinstance(packages, list):
-        missing = [name for name in found if name not in packages]
-    else:
-        find = (packages or {}).get("find", {})
-        include = find.get("include", ["*"])
-        exclude = find.get("exclude", [])
-        missing = [
-            name
-            for name in found
-            if not any(fnmatch.fnmatch(name, pat) for pat in include)
-            or any(fnmatch.fnmatch(name, pat) for pat in exclude)
-        ]
-    assert not missing, (
-        f"pyproject.toml leaves {missing} out of the wheel; use "
-        '[tool.setuptools.packages.find] include = ["core*", "service*"]'
-    )
+    missing = [name for name in found if name not in setuptools_cfg["packages"]]
+    assert not missing, f"pyproject.toml leaves {missing} out of the wheel"
 
 
 def test_dockerignore_keeps_the_context_small() -> None:
     text = (ROOT / ".dockerignore").read_text()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     assert lines[0] == "*"  # allow-list: ignore everything, then re-include
-    for needed in ("!pyproject.toml", "!core/", "!service/", "!requirements.lock"):
+    for needed in ("!pyproject.toml", "!weightinit/", "!core/", "!service/", "!requirements.lock"):
         assert needed in lines

@@ -41,7 +41,7 @@ SMALL = {"seed": 11, "layers": [
 
 @cache
 def _file_sha256(spec_json: str) -> str:
-    from core import ChunkStream, Spec, build_plan, header_bytes
+    from weightinit.core import ChunkStream, Spec, build_plan, header_bytes
 
     plan = build_plan(Spec.model_validate_json(spec_json))
     digest = hashlib.sha256(header_bytes(plan))

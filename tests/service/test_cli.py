@@ -155,7 +155,7 @@ def test_semantic_error_exits_2_naming_the_field(tmp_path):
 
 def test_server_token_comes_from_the_environment(monkeypatch):
     # A token on the command line is visible to every user in `ps`; the environment is not.
-    from service.cli import build_parser
+    from weightinit.service.cli import build_parser
 
     monkeypatch.setenv("WEIGHTINIT_TOKEN", "from-env")
     assert build_parser().parse_args(["init", "s.json", "-o", "f"]).token == "from-env"

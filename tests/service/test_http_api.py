@@ -10,8 +10,7 @@ from email.policy import HTTP
 import pytest
 from http_helpers import MLP, body, client, error_of, mlp
 from live_server import metric
-
-from core import REGISTRY
+from weightinit.core import REGISTRY
 
 APP = client()
 

@@ -7,11 +7,10 @@ import json
 
 import pytest
 from http_helpers import MLP, body
-
-from core import Limits
-from service import planning
-from service.errors import ApiError
-from service.planning import Planner
+from weightinit.core import Limits
+from weightinit.service import planning
+from weightinit.service.errors import ApiError
+from weightinit.service.planning import Planner
 
 
 def test_the_same_body_is_planned_once() -> None:

@@ -6,9 +6,8 @@ import asyncio
 import json
 
 from live_server import metric
-
-from service.app import create_app
-from service.settings import Settings
+from weightinit.service.app import create_app
+from weightinit.service.settings import Settings
 
 CHUNK_BYTES = 256 << 10  # not coalesced: one chunk per body message
 # 64 MiB of float32 in 256 KiB chunks: 256 chunks if it ran to the end.
@@ -71,16 +70,16 @@ def test_report_of_a_client_that_left_stops_generating() -> None:
 
 
 def test_a_stalled_client_holds_at_most_the_window_of_chunks(monkeypatch) -> None:
-    import core.generate
+    import weightinit.core.generate
 
     submitted = []
-    original = core.generate.run_task
+    original = weightinit.core.generate.run_task
 
     def counting_run_task(*args):
         submitted.append(1)
         return original(*args)
 
-    monkeypatch.setattr(core.generate, "run_task", counting_run_task)
+    monkeypatch.setattr(weightinit.core.generate, "run_task", counting_run_task)
     window = 3
 
     async def scenario() -> int:

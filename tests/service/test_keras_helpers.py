@@ -15,9 +15,8 @@ keras = pytest.importorskip("keras")
 import ml_dtypes  # noqa: E402,F401  (bfloat16 for safetensors.numpy)
 import numpy as np  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
-
-from core import Spec, build_plan, write_file  # noqa: E402
-from service.keras_helpers import assign_into, match_paths, spec_from_model  # noqa: E402
+from weightinit.core import Spec, build_plan, write_file  # noqa: E402
+from weightinit.service.keras_helpers import assign_into, match_paths, spec_from_model  # noqa: E402
 
 SPEC: dict[str, Any] = {
     "seed": 5,

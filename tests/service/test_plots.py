@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from core import Spec, build_plan
-from core.diagnostics import diagnose
-from service.cli import main
+from weightinit.core import Spec, build_plan
+from weightinit.core.diagnostics import diagnose
+from weightinit.service.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SPEC = {"seed": 1234, "convention": "torch", "layers": [
@@ -38,7 +37,7 @@ def test_report_plot_writes_a_png(tmp_path: Path) -> None:
 
 def test_plot_with_measured_diagnostics(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from service.plots import plot_report
+    from weightinit.service.plots import plot_report
 
     plan = build_plan(Spec.model_validate(SPEC))
     document = diagnose(plan, {"fc1": "relu", "fc2": "softmax"})
@@ -49,7 +48,7 @@ def test_plot_with_measured_diagnostics(tmp_path: Path) -> None:
 
 def test_non_sequential_model_gets_the_variance_panel_only(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from service.plots import plot_report
+    from weightinit.service.plots import plot_report
 
     spec = Spec.model_validate({"seed": 1, "layers": [
         {"type": "embedding", "name": "emb", "num_embeddings": 50, "embedding_dim": 8}]})
@@ -59,7 +58,7 @@ def test_non_sequential_model_gets_the_variance_panel_only(tmp_path: Path) -> No
 
 
 def test_missing_matplotlib_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
-    from service.plots import plot_report
+    from weightinit.service.plots import plot_report
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)

@@ -12,9 +12,8 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 from torch import nn
-
-from core import Spec, build_plan, write_file
-from service.torch_helpers import UnsupportedModuleError, load_into, spec_from_module
+from weightinit.core import Spec, build_plan, write_file
+from weightinit.service.torch_helpers import UnsupportedModuleError, load_into, spec_from_module
 
 
 class Everything(nn.Module):

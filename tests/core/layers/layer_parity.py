@@ -24,8 +24,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
-
-from core import ChunkStream, Spec, build_plan, write_file
+from weightinit.core import ChunkStream, Spec, build_plan, write_file
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # as conftest.py: no TensorFlow here
 

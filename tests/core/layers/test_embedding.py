@@ -18,8 +18,7 @@ from layer_parity import (
     spec_of,
     torch_stacked,
 )
-
-from core import SpecError, build_plan, plan_document
+from weightinit.core import SpecError, build_plan, plan_document
 
 VOCAB, DIM = 40, 12
 SEEDS = seed_count(VOCAB * DIM)

@@ -32,8 +32,7 @@ from layer_parity import (
 from live_server import weightinit_command
 from safetensors.numpy import load_file as load_numpy
 from safetensors.torch import load_file as load_torch
-
-from core import build_plan, plan_document
+from weightinit.core import build_plan, plan_document
 
 VOCAB, EMBED, CHANNELS, HIDDEN, HEADS, CLASSES = 50, 16, 24, 12, 3, 10
 

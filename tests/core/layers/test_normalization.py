@@ -22,8 +22,7 @@ from layer_parity import (
     torch_stacked,
     write_and_load_torch,
 )
-
-from core import (
+from weightinit.core import (
     ChunkStream,
     Observer,
     SpecError,

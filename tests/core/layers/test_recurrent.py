@@ -19,8 +19,7 @@ from layer_parity import (
     spec_of,
     torch_stacked,
 )
-
-from core import SpecError, build_plan, plan_document
+from weightinit.core import SpecError, build_plan, plan_document
 
 nn = torch.nn
 L = keras.layers
