@@ -25,6 +25,8 @@ VARIANTS=(
 # (package version fixed): sha256s from whatever engine path is active.
 DIGESTS='
 import sys
+from weightinit.service.settings import Settings
+Settings().configure_engine()
 sys.path.insert(0, "tests/core")
 from golden_specs import GOLDEN_SPECS, digests, plan_of
 for name, body in sorted(GOLDEN_SPECS.items()):
@@ -59,6 +61,8 @@ run() {
   WEIGHTINIT_DISABLE_NUMBA="$disable" "$venv/bin/python" - <<'PY'
 import sys
 from weightinit.core import kernels
+from weightinit.service.settings import Settings
+Settings().configure_engine()
 wanted = __import__("os").environ["WEIGHTINIT_DISABLE_NUMBA"] != "1"
 if kernels.numba_enabled() != wanted:
     sys.exit(f"numba fast path is {'off' if wanted else 'on'}, expected the opposite")

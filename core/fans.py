@@ -1,6 +1,6 @@
 """Fan-in and fan-out of a weight tensor, per framework convention and layout.
 
-The one place that knows tensor layouts. Rules (``shared/reference/initializers.md`` §2):
+The one place that knows tensor layouts. Rules (torch.nn.init and keras.initializers):
 
 | layout            | torch                          | keras                              |
 |-------------------|--------------------------------|------------------------------------|

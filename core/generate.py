@@ -228,14 +228,34 @@ def _merge(parts: list[Moments | None]) -> Moments:
 
 
 _EXECUTOR: ThreadPoolExecutor | None = None
+_THREADS = 0
+
+
+def configure_generation(threads: int) -> None:
+    """Set the size of the process-wide generation pool (0: one thread per core).
+
+    Entry points call it from their settings before generating; a pool already started
+    keeps its threads until the next ``default_executor`` call replaces it.
+    """
+    global _THREADS, _EXECUTOR
+    if threads < 0:
+        raise ValueError(f"threads must be >= 0, got {threads}")
+    if threads != _THREADS and _EXECUTOR is not None:
+        _EXECUTOR.shutdown(wait=False)
+        _EXECUTOR = None
+    _THREADS = threads
+
+
+def generation_threads() -> int:
+    """Threads of the process-wide generation pool."""
+    return _THREADS or os.cpu_count() or 1
 
 
 def default_executor() -> ThreadPoolExecutor:
     """A process-wide pool with one thread per core (generation is CPU-bound)."""
     global _EXECUTOR
     if _EXECUTOR is None:
-        workers = int(os.environ.get("WEIGHTINIT_GENERATION_THREADS", "0")) or os.cpu_count() or 1
-        _EXECUTOR = ThreadPoolExecutor(workers, thread_name_prefix="weightinit-gen")
+        _EXECUTOR = ThreadPoolExecutor(generation_threads(), thread_name_prefix="weightinit-gen")
     return _EXECUTOR
 
 
@@ -259,7 +279,7 @@ class ChunkStream:
         self.with_stats = with_stats
         self._executor = executor or default_executor()
         self._tasks = chunk_tasks(plan, chunk_bytes)
-        self._window = window or 2 * self._executor._max_workers
+        self._window = window or 2 * generation_threads()
         # Reused buffers only where reuse will happen (more chunks than the window), as
         # many as are in flight: the window, the chunk the consumer holds and one it may
         # still be sending while it takes the next.

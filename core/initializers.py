@@ -2,7 +2,7 @@
 
 One core, many names (as in ``jax.nn.initializers``): ``variance_scaling`` does the work
 for the Keras family (glorot/he/lecun), ``_kaiming``/``_xavier`` for torch's. Each name
-means what it means in the framework it comes from (``shared/reference/initializers.md``):
+means what it means in the framework it comes from (formulas: ``catalogue()``):
 Keras' ``he_normal`` is a normal truncated at 2 std with the 0.87962566103423978
 correction, torch's ``kaiming_normal`` a plain normal. ``resolve`` turns a validated
 parameter object plus the tensor's fans into a ``ResolvedInit`` whose ``config`` lists

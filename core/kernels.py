@@ -15,7 +15,7 @@ L1-sized blocks, each Philox'd, transformed, rounded, written out and summarised
 * ``nogil=True``: threads may fill disjoint ranges. One signature (output passed as
   bytes), cached on disk (``cache=True``).
 
-Without numba (or with ``WEIGHTINIT_DISABLE_NUMBA=1``) ``fill`` is ``fill_reference``.
+Without numba (or after ``use_numba(False)``) ``fill`` is ``fill_reference``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from weightinit.core.transforms import (
     numpy_dtype,
 )
 
-__all__ = ["HAVE_NUMBA", "fill", "numba_enabled"]
+__all__ = ["HAVE_NUMBA", "fill", "numba_enabled", "use_numba"]
 
 Array = np.ndarray
 
@@ -75,16 +75,16 @@ def _choose_cache_dir() -> bool:
 
 HAVE_NUMBA = False
 _CACHE = False
-if os.environ.get("WEIGHTINIT_DISABLE_NUMBA") != "1":
-    try:
-        _CACHE = _choose_cache_dir()
-        import numba
-        from llvmlite import ir
-        from numba.extending import intrinsic
+try:
+    _CACHE = _choose_cache_dir()
+    import numba
+    from llvmlite import ir
+    from numba.extending import intrinsic
 
-        HAVE_NUMBA = True
-    except ImportError:  # pragma: no cover - depends on the environment
-        pass
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - depends on the environment
+    pass
+_USE_NUMBA = True
 
 # --- numba kernels (plain, never-called Python functions when numba is missing) ----------
 if HAVE_NUMBA:
@@ -412,9 +412,18 @@ _KIND_CODES = {"uniform": 0, "normal": 1, "truncated_normal": 2}
 _DTYPE_CODES = {"float64": 0, "float32": 1, "bfloat16": 2, "float16": 3}
 
 
+def use_numba(enabled: bool) -> None:
+    """Choose the numba kernel (when importable) or the pure-numpy reference for ``fill``.
+
+    Both give the same bytes; the entry points set this from their settings.
+    """
+    global _USE_NUMBA
+    _USE_NUMBA = enabled
+
+
 def numba_enabled() -> bool:
-    """True when ``fill`` runs the numba kernel (numba importable and not disabled)."""
-    return HAVE_NUMBA and os.environ.get("WEIGHTINIT_DISABLE_NUMBA") != "1"
+    """True when ``fill`` runs the numba kernel (numba importable and not switched off)."""
+    return HAVE_NUMBA and _USE_NUMBA
 
 
 def _check_out(out: np.ndarray, dtype: str, count: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 The header depends only on names, dtypes, shapes and metadata, all known from the plan,
 so it is written before any value exists and the exact file size is known up front
-(``8 + header + data``). Layout rules (``shared/reference/streaming.md`` §1): offsets tile
+(``8 + header + data``). Layout rules (the safetensors format): offsets tile
 the data section in file order, the JSON header is space-padded to a multiple of 8 so
 data starts aligned, ``__metadata__`` holds strings only.
 """

@@ -27,8 +27,6 @@ from weightinit.core.writer import MAX_HEADER_BYTES
 from weightinit.service._http import ProtocolError
 from weightinit.service._prefault import Prefaulter, address_of
 
-PREFAULT = True  # fault destination pages in on a helper thread (off: for A/B benchmarks)
-
 CHUNK_BYTES = 8 << 20
 
 
@@ -125,7 +123,7 @@ class MemorySink(_RegionSink):
     def __init__(self, nbytes: int) -> None:
         self.buffer = bytearray(nbytes)
         self._view = memoryview(self.buffer)
-        self._prefaulter = Prefaulter(address_of(self.buffer), nbytes) if PREFAULT else None
+        self._prefaulter = Prefaulter(address_of(self.buffer), nbytes)
 
 
 class FileSink(_RegionSink):
@@ -153,7 +151,7 @@ class FileSink(_RegionSink):
             self.abort()
             raise
         self._view = memoryview(self._map)
-        self._prefaulter = Prefaulter(address_of(self._map), nbytes) if PREFAULT else None
+        self._prefaulter = Prefaulter(address_of(self._map), nbytes)
 
     def _unmap(self) -> None:
         self.close()

@@ -1,4 +1,4 @@
-"""The HTTP API (``shared/DESIGN.md``, "HTTP API"): thin routes over the engine.
+"""The HTTP API (``docs/service.md``): thin routes over the engine.
 
 Each route parses and validates (``weightinit.service.planning``), calls the engine, streams or
 reports, and says what went wrong in the one error format (``weightinit.service.errors``).
@@ -191,6 +191,7 @@ async def metrics(request: Request) -> Response:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A complete app for these settings (default: from the environment)."""
     settings = settings or Settings()
+    settings.configure_engine()
     metrics = Metrics()
     capacity = Capacity(settings.max_concurrent_streams, settings.max_streams_per_token,
                         settings.retry_after_s, metrics)

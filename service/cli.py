@@ -147,8 +147,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_engine() -> str | None:
+    """Apply the engine's ``WEIGHTINIT_*`` settings (threads, numba); an error message if
+    the environment holds an invalid one."""
+    from weightinit.service.settings import Settings
+
+    try:
+        Settings().configure_engine()
+    except ValidationError as error:
+        problems = "; ".join(f"WEIGHTINIT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                             for e in error.errors())
+        return f"weightinit: invalid setting: {problems}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.run is not _cmd_serve and (problem := _configure_engine()):
+        print(problem, file=sys.stderr)
+        return EXIT_BAD_SPEC
     try:
         return args.run(args)
     except _InvalidSpec as error:

@@ -25,6 +25,7 @@ import http.client
 import json
 import os
 import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -101,19 +102,21 @@ class Client:
     ``timeout`` is seconds per connect and per socket read; ``retries`` how often a
     request refused with 503/429 (after ``Retry-After``) or unreachable before the body
     started is tried again; ``parallel`` the number of concurrent streams for ``init``
-    (default: one per base URL).
+    (default: one per base URL); ``sleep`` waits between tries (``time.sleep``; a test
+    passes a recorder).
     """
 
     def __init__(self, base_url: str | Sequence[str], token: str | None = None, *,
                  timeout: float = 300.0, retries: int = 4, parallel: int | None = None,
-                 backoff: float = 0.5) -> None:
+                 backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> None:
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         if not urls:
             raise ValueError("give at least one base URL")
         if parallel is not None and parallel < 1:
             raise ValueError("parallel must be at least 1")
         self._transport = Transport([Endpoint.parse(u) for u in urls], token=token,
-                                    timeout_s=timeout, retries=retries, backoff_s=backoff)
+                                    timeout_s=timeout, retries=retries, backoff_s=backoff,
+                                    sleep=sleep)
         self.parallel = parallel or len(urls)
 
     def __enter__(self) -> Client:
@@ -124,14 +127,6 @@ class Client:
 
     def close(self) -> None:
         """Nothing is pooled: each request has its own connection, closed when read."""
-
-    @property
-    def _sleep(self) -> Callable[[float], None]:  # tests record the waits instead
-        return self._transport.sleep
-
-    @_sleep.setter
-    def _sleep(self, function: Callable[[float], None]) -> None:
-        self._transport.sleep = function
 
     def plan(self, spec: SpecLike) -> dict[str, Any]:
         """``POST /v1/plan``: every tensor resolved (fans, expected statistics), instantly."""

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
 
     plan_cache_entries: int = Field(256, ge=0, description="validated requests kept, 0 = off")
 
+    # The engine (also read by the CLI): same bytes either way, only the speed differs.
+    generation_threads: int = Field(0, ge=0, description="generator threads, 0 = one per core")
+    disable_numba: bool = Field(False, description="use the pure-numpy reference kernels")
+
     @field_validator("log_level")
     @classmethod
     def _lower(cls, value: str) -> str:
@@ -69,6 +73,14 @@ class Settings(BaseSettings):
             max_depth=self.max_depth,
             max_whole_tensor_elements=self.max_whole_tensor_elements,
         )
+
+    def configure_engine(self) -> None:
+        """Hand the engine's process-wide switches to ``weightinit.core`` (which reads no
+        environment itself)."""
+        from weightinit.core import generate, kernels
+
+        generate.configure_generation(self.generation_threads)
+        kernels.use_numba(not self.disable_numba)
 
     def tokens(self) -> list[str]:
         """Every configured bearer token (empty: authentication is off)."""

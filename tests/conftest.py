@@ -15,6 +15,14 @@ if TYPE_CHECKING:
     from live_server import RunningServer
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The engine as the entry points configure it, from ``WEIGHTINIT_*`` settings (the
+    numpy-compat CI runs the golden tests with ``WEIGHTINIT_DISABLE_NUMBA=1``)."""
+    from weightinit.service.settings import Settings
+
+    Settings().configure_engine()
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[RunningServer]:
     """A real ``weightinit serve`` on 127.0.0.1 for the session (default settings, auth

@@ -19,7 +19,6 @@ from weightinit.core.initializer_params import InitializerParams
 from weightinit.core.initializers import InitContext, ResolvedInit, ResolveError, resolve
 
 DType = Literal["float32", "float16", "bfloat16", "float64"]
-StoredDType = Literal["float32", "float16", "bfloat16", "float64", "int64"]
 Size = Annotated[StrictInt, Field(ge=1, description="a positive integer size")]
 Count = Annotated[StrictInt, Field(ge=0)]
 # A shape's sizes: at most 8, and validation stops at the first bad one, so a hostile

@@ -1,6 +1,6 @@
 """Normalization layers: ``layer_norm``, ``rms_norm``, ``batch_norm``, ``group_norm``.
 
-Every default is a constant (``shared/reference/initializers.md`` §4.3): scales one,
+Every default is a constant, as in torch and Keras: scales one,
 shifts zero, running means zero, running variances one.
 
 | type        | torch (``state_dict`` keys)                       | keras (weight paths)       |

@@ -167,11 +167,17 @@ def test_golden_digests_with_odd_chunks_and_one_thread(key):
 
 
 @pytest.mark.parametrize("key", ["every_initializer_float32", "float16", "float64"])
-def test_golden_digests_on_the_pure_numpy_reference_path(key, monkeypatch):
+def test_golden_digests_on_the_pure_numpy_reference_path(key):
     """The goldens are the algorithm's, not the numba kernel's: the reference path
     (``weightinit.core.transforms``, whole-array numpy) gives the same bytes."""
-    monkeypatch.setenv("WEIGHTINIT_DISABLE_NUMBA", "1")
-    assert digests(plan_of(GOLDEN_SPECS[key])) == GOLDEN[key]
+    from weightinit.core import kernels
+
+    was = kernels.numba_enabled() or not kernels.HAVE_NUMBA
+    kernels.use_numba(False)
+    try:
+        assert digests(plan_of(GOLDEN_SPECS[key])) == GOLDEN[key]
+    finally:
+        kernels.use_numba(was)
 
 
 def test_written_file_is_the_golden_file(tmp_path):

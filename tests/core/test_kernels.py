@@ -158,27 +158,33 @@ def test_argument_validation() -> None:
         fill(transform, key, 0, 3, "int8")
 
 
-def test_env_var_forces_reference_path(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_use_numba_false_forces_reference_path() -> None:
     transform, key = Transform.normal(0.0, 1.0), stream_key(1, "fallback")
-    monkeypatch.setenv("WEIGHTINIT_DISABLE_NUMBA", "1")
-    assert not kernels.numba_enabled()
-    got, got_m = fill(transform, key, 3, 500, "bfloat16", True)
-    ref, ref_m = fill_reference(transform, key, 3, 500, "bfloat16", True)
-    assert same_bytes(got, ref) and got_m == ref_m
-    out = np.empty(500, dtype=numpy_dtype("float16"))
-    assert fill(transform, key, 3, 500, "float16", False, out)[0] is out
+    kernels.use_numba(False)
+    try:
+        assert not kernels.numba_enabled()
+        got, got_m = fill(transform, key, 3, 500, "bfloat16", True)
+        ref, ref_m = fill_reference(transform, key, 3, 500, "bfloat16", True)
+        assert same_bytes(got, ref) and got_m == ref_m
+        out = np.empty(500, dtype=numpy_dtype("float16"))
+        assert fill(transform, key, 3, 500, "float16", False, out)[0] is out
+    finally:
+        kernels.use_numba(True)
+    assert kernels.numba_enabled() == kernels.HAVE_NUMBA
 
 
-def test_env_var_at_import_skips_numba() -> None:
-    root = Path(__file__).resolve().parents[2]
+@pytest.mark.parametrize("value", ["1", "true", "yes"])
+def test_disable_numba_setting_reaches_the_engine(value: str, tmp_path: Path) -> None:
+    """``WEIGHTINIT_DISABLE_NUMBA`` is a setting (any boolean spelling), read by the entry
+    points and handed to the engine, which reads no environment itself."""
     code = (
-        "import sys, weightinit.core.kernels as k; "
-        "assert not k.HAVE_NUMBA and 'numba' not in sys.modules, sys.modules.get('numba'); "
-        "from weightinit.core.streams import stream_key; "
-        "from weightinit.core.transforms import Transform; "
-        "v, m = k.fill(Transform.normal(0, 1), stream_key(1, 'x'), 0, 7, 'float32', True); "
-        "assert v.shape == (7,) and m.count == 7"
+        "from weightinit.service.settings import Settings; "
+        "from weightinit.core import kernels; "
+        "assert kernels.numba_enabled() == kernels.HAVE_NUMBA; "
+        "Settings().configure_engine(); "
+        "assert not kernels.numba_enabled()"
     )
-    env = {**os.environ, "WEIGHTINIT_DISABLE_NUMBA": "1", "PYTHONPATH": str(root)}
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True)
+    env = {**os.environ, "WEIGHTINIT_DISABLE_NUMBA": value}
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                          capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()

@@ -211,8 +211,9 @@ def test_retries_on_503_and_429_honouring_retry_after() -> None:
                     _json(429, BUSY, {"Retry-After": "1"}),
                     _json(200, {"tensors": []})])
     waits: list[float] = []
-    with StubServer(lambda scope, body: next(answers)) as stub, Client(stub.url) as client:
-        client._sleep = waits.append
+    with StubServer(lambda scope, body: next(answers)) as stub, Client(
+        stub.url, sleep=waits.append
+    ) as client:
         assert client.plan({"seed": 0, "layers": []}) == {"tensors": []}
     assert waits == [3.0, 1.0]
     assert stub.requests == ["/v1/plan"] * 3
@@ -221,11 +222,9 @@ def test_retries_on_503_and_429_honouring_retry_after() -> None:
 def test_gives_up_after_the_retries_with_the_servers_error() -> None:
     waits: list[float] = []
     with StubServer(lambda scope, body: _json(503, BUSY)) as stub, Client(
-        stub.url, retries=2
-    ) as client:
-        client._sleep = waits.append
-        with pytest.raises(WeightinitError) as caught:
-            client.plan({"seed": 0, "layers": []})
+        stub.url, retries=2, sleep=waits.append
+    ) as client, pytest.raises(WeightinitError) as caught:
+        client.plan({"seed": 0, "layers": []})
     assert (caught.value.status, caught.value.code) == (503, "at_capacity")
     assert len(waits) == 2  # backoff without Retry-After: 3 tries, 2 waits
     assert len(stub.requests) == 3
@@ -234,28 +233,26 @@ def test_gives_up_after_the_retries_with_the_servers_error() -> None:
 def test_client_errors_are_not_retried() -> None:
     bad = {"error": {"code": "invalid_spec", "message": "seed: wrong",
                      "details": [{"loc": ["seed"], "msg": "wrong"}]}}
-    with StubServer(lambda scope, body: _json(422, bad)) as stub, Client(stub.url) as client:
-        client._sleep = lambda seconds: None
-        with pytest.raises(WeightinitError) as caught:
-            client.plan({"seed": 0, "layers": []})
+    with StubServer(lambda scope, body: _json(422, bad)) as stub, Client(
+        stub.url, sleep=lambda seconds: None
+    ) as client, pytest.raises(WeightinitError) as caught:
+        client.plan({"seed": 0, "layers": []})
     assert caught.value.loc == ["seed"]
     assert len(stub.requests) == 1
 
 
 def test_unreachable_server_is_retried_then_named() -> None:
     waits: list[float] = []
-    with Client(f"http://127.0.0.1:{free_port()}", retries=2) as client:
-        client._sleep = waits.append
-        with pytest.raises(WeightinitError) as caught:
-            client.plan({"seed": 0, "layers": []})
+    client = Client(f"http://127.0.0.1:{free_port()}", retries=2, sleep=waits.append)
+    with client, pytest.raises(WeightinitError) as caught:
+        client.plan({"seed": 0, "layers": []})
     assert caught.value.status is None and caught.value.code == "unreachable"
     assert len(waits) == 2
 
 
 def test_a_retry_goes_to_the_next_replica(server: RunningServer) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    with Client([dead, server.url]) as client:
-        client._sleep = lambda seconds: None
+    with Client([dead, server.url], sleep=lambda seconds: None) as client:
         assert client.plan(SPEC)["total_parameters"] > 0
 
 
