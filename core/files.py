@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from weightinit.core.generate import ChunkStream
+from weightinit.core.header import HeaderError, read_header
 from weightinit.core.plan import Plan
-from weightinit.core.writer import MAX_HEADER_BYTES, Observer, header_bytes, stream_bytes
+from weightinit.core.writer import Observer, header_bytes, stream_bytes
 
 # Files are written (and verified) with 1 MiB chunks rather than the stream default: the
 # chunks in flight are the only part of a CLI's memory that grows with the work, and the
@@ -55,33 +55,18 @@ class Verification:
     tensor: str | None = None
 
 
-def _read_header(path: Path) -> tuple[int, dict[str, Any]]:
-    """The header length and the parsed header (``ValueError`` if it is not safetensors)."""
-    with path.open("rb") as handle:
-        prefix = handle.read(8)
-        if len(prefix) < 8:
-            raise ValueError("file too small to be safetensors")
-        (length,) = struct.unpack("<Q", prefix)
-        if length > MAX_HEADER_BYTES:
-            raise ValueError("header length over 100 MB: not a safetensors file")
-        header = json.loads(handle.read(length))
-        if not isinstance(header, dict):
-            raise ValueError("the header is not a JSON object")
-        if not isinstance(header.get("__metadata__", {}), dict):
-            raise ValueError("__metadata__ is not a JSON object")
-        return length, header
-
-
 def verify_file(plan: Plan, path: str | os.PathLike[str]) -> Verification:
     """Check that ``path`` holds exactly the bytes the plan produces, tensor by tensor."""
     path = Path(path)
     expected_header = header_bytes(plan)
     try:
-        length, header = _read_header(path)
+        with path.open("rb") as handle:
+            layout = read_header(handle)
     except OSError as error:  # missing, a directory, unreadable: a mismatch, not a crash
         return Verification(False, f"cannot read {path}: {error.strerror or error}")
-    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError included
-        return Verification(False, f"unreadable safetensors header: {error}")
+    except HeaderError as error:
+        return Verification(False, str(error))
+    header: dict[str, Any] = {**layout.entries, "__metadata__": layout.metadata}
     # Parsed once (a header may list 100k tensors); its __metadata__ is file_metadata(plan).
     expected_entries = json.loads(expected_header[8:])
     for output in plan.outputs:
@@ -102,7 +87,7 @@ def verify_file(plan: Plan, path: str | os.PathLike[str]) -> Verification:
         differing = sorted(k for k in set(metadata) | set(wanted_metadata)
                            if metadata.get(k) != wanted_metadata.get(k))
         return Verification(False, f"metadata differs in {differing}")
-    data_start = 8 + length
+    data_start = len(layout.header)
     expected_size = data_start + plan.total_bytes
     size = path.stat().st_size
     if size != expected_size:

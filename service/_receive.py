@@ -12,18 +12,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import json
 import mmap
 import os
-import struct
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from weightinit.core.writer import MAX_HEADER_BYTES
+from weightinit.core import header
+from weightinit.core.header import Layout
 from weightinit.service._http import ProtocolError
 from weightinit.service._prefault import Prefaulter, address_of
 
@@ -40,15 +38,10 @@ class Progress(Protocol):
 
 def read_exact(source: Source, nbytes: int) -> bytearray:
     """Exactly ``nbytes`` from ``source``, or ``ProtocolError`` if it ends first."""
-    buffer = bytearray(nbytes)
-    view = memoryview(buffer)
-    filled = 0
-    while filled < nbytes:
-        count = source.readinto(view[filled:])
-        if not count:
-            raise ProtocolError(f"body ended after {filled} of {nbytes} expected bytes")
-        filled += count
-    return buffer
+    try:
+        return header.read_exact(source, nbytes)
+    except header.HeaderError as error:
+        raise ProtocolError(f"body {error}") from None
 
 
 def expect_end(source: Source) -> None:
@@ -57,44 +50,20 @@ def expect_end(source: Source) -> None:
         raise ProtocolError("body continues past the end of the safetensors data")
 
 
-@dataclass(frozen=True)
-class Layout:
-    """A safetensors file's header: its bytes and the tensors' byte ranges."""
-
-    header: bytes  # the 8-byte length and the JSON
-    entries: dict[str, dict[str, Any]]
-    metadata: dict[str, str]
-
-    @property
-    def data_bytes(self) -> int:
-        return max((e["data_offsets"][1] for e in self.entries.values()), default=0)
-
-    @property
-    def file_bytes(self) -> int:
-        return len(self.header) + self.data_bytes
-
-    def in_data_order(self) -> list[tuple[str, dict[str, Any]]]:
-        return sorted(self.entries.items(), key=lambda item: item[1]["data_offsets"][0])
-
-
-def parse_header(header: bytes) -> Layout:
-    """Parse the 8-byte length plus JSON header of a safetensors file."""
+def parse_header(data: bytes) -> Layout:
+    """Parse the 8-byte length plus JSON header of a safetensors body."""
     try:
-        document = json.loads(bytes(header[8:]))
-    except ValueError as error:
-        raise ProtocolError(f"unreadable safetensors header: {error}") from None
-    if not isinstance(document, dict):
-        raise ProtocolError("safetensors header is not a JSON object")
-    metadata = document.pop("__metadata__", None) or {}
-    return Layout(bytes(header), document, metadata)
+        return header.parse_header(data)
+    except header.HeaderError as error:
+        raise ProtocolError(str(error)) from None
 
 
 def read_layout(source: Source) -> Layout:
     """Read the header off the front of a body."""
-    (length,) = struct.unpack("<Q", read_exact(source, 8))
-    if length > MAX_HEADER_BYTES:
-        raise ProtocolError(f"safetensors header of {length} bytes: not a safetensors body")
-    return parse_header(struct.pack("<Q", length) + bytes(read_exact(source, length)))
+    try:
+        return header.read_header(source)
+    except header.HeaderError as error:
+        raise ProtocolError(str(error)) from None
 
 
 class _RegionSink:
