@@ -21,7 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from weightinit.core.plan import ITEMSIZE, OutputTensor, Plan
+from weightinit.core.dtypes import ITEMSIZE
+from weightinit.core.plan import OutputTensor, Plan
 from weightinit.core.samplers import RandomSampler, TensorIdentity
 from weightinit.core.stats import Moments, moments_of
 from weightinit.core.transforms import numpy_dtype, round_to_dtype

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 from weightinit.core import portable_math as pm
+from weightinit.core.dtypes import FLOAT_DTYPES
 from weightinit.core.stats import Moments
 from weightinit.core.streams import (
     PHILOX_M0,
@@ -409,7 +410,7 @@ def _fill_kernel(
 
 
 _KIND_CODES = {"uniform": 0, "normal": 1, "truncated_normal": 2}
-_DTYPE_CODES = {"float64": 0, "float32": 1, "bfloat16": 2, "float16": 3}
+_DTYPE_CODES = {name: code for code, name in enumerate(FLOAT_DTYPES)}
 
 
 def use_numba(enabled: bool) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from weightinit.core.dtypes import ITEMSIZE
 from weightinit.core.errors import LimitError, Loc, SpecError
 from weightinit.core.keras_import import import_keras_model
 from weightinit.core.layers import Expansion, TensorPlan
@@ -18,10 +19,6 @@ from weightinit.core.layers.base import TensorBudget
 from weightinit.core.layers.generic import Repeat
 from weightinit.core.spec import Shard, Spec
 
-ITEMSIZE = {"float64": 8, "int64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
-SAFETENSORS_DTYPE = {
-    "float64": "F64", "int64": "I64", "float32": "F32", "float16": "F16", "bfloat16": "BF16",
-}
 MAX_HEADER_BYTES = 100_000_000  # the safetensors loaders' own limit
 
 

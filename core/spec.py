@@ -11,8 +11,8 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from weightinit.core.dtypes import DType
 from weightinit.core.layers import Layer
-from weightinit.core.layers.base import DType
 from weightinit.core.streams import MAX_SEED
 
 

@@ -19,8 +19,8 @@ import math
 import numbers
 from dataclasses import dataclass, field
 
-import ml_dtypes
 import numpy as np
+from weightinit.core.dtypes import FLOAT_DTYPES, numpy_dtype
 from weightinit.core.portable_math import ndtri_array, phi
 from weightinit.core.stats import Moments, moments_of
 from weightinit.core.streams import StreamKey, check_range, element_words
@@ -40,28 +40,12 @@ __all__ = [
 ]
 
 KINDS = ("uniform", "normal", "truncated_normal")
-DTYPES = ("float64", "float32", "bfloat16", "float16")
+DTYPES = FLOAT_DTYPES
 
 TWO_M53 = 2.0**-53
 UO_MAX = 1.0 - 2.0**-53  # largest double below 1
 P_MIN = 2.0**-1022  # truncated-normal probability clamp (smallest normal double)
 P_MAX = 1.0 - 2.0**-53
-
-_NUMPY_DTYPES = {
-    "float64": np.dtype(np.float64),
-    "float32": np.dtype(np.float32),
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
-    "float16": np.dtype(np.float16),
-}
-
-
-def numpy_dtype(dtype: str) -> np.dtype:
-    """The numpy dtype of an output dtype name (``bfloat16`` is ml_dtypes')."""
-    try:
-        return _NUMPY_DTYPES[dtype]
-    except KeyError:
-        raise ValueError(f"unsupported dtype {dtype!r}; expected one of {DTYPES}") from None
-
 
 def _finite(**params: float) -> None:
     for name, value in params.items():

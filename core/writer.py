@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from weightinit.core.dtypes import SAFETENSORS_DTYPE
 from weightinit.core.generate import Chunk
-from weightinit.core.plan import MAX_HEADER_BYTES, SAFETENSORS_DTYPE, Plan
+from weightinit.core.plan import MAX_HEADER_BYTES, Plan
 from weightinit.core.stats import Moments
 
 

@@ -22,7 +22,8 @@ from typing import Any
 
 from pydantic import ValidationError
 from weightinit.core import Limits, Spec, SpecError, build_plan, header_bytes
-from weightinit.core.plan import ITEMSIZE, Plan
+from weightinit.core.dtypes import ITEMSIZE
+from weightinit.core.plan import Plan
 from weightinit.core.report import layer_groups
 from weightinit.core.report import plan_document as plan_document_of
 from weightinit.core.writer import file_metadata

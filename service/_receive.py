@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from weightinit.core import header
+from weightinit.core.dtypes import numpy_dtype_of_code
 from weightinit.core.header import Layout
 from weightinit.service._http import ProtocolError
 from weightinit.service._prefault import Prefaulter, address_of
@@ -224,20 +225,11 @@ def copy_into(source: Source, sink: Sink, offset: int, nbytes: int, *,
                 follower.advance(offset + done)
 
 
-DTYPES: dict[str, Any] = {
-    "F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
-    "I32": np.int32, "U8": np.uint8, "BOOL": np.bool_,
-}
-
-
-def _numpy_dtype(name: str) -> Any:
-    if name in DTYPES:
-        return np.dtype(DTYPES[name])
-    if name == "BF16":
-        import ml_dtypes
-
-        return np.dtype(ml_dtypes.bfloat16)
-    raise ProtocolError(f"unsupported safetensors dtype {name!r}")
+def _numpy_dtype(code: str) -> np.dtype:
+    try:
+        return numpy_dtype_of_code(code)
+    except ValueError as error:
+        raise ProtocolError(str(error)) from None
 
 
 def arrays_from_buffer(buffer: bytearray, layout: Layout) -> dict[str, np.ndarray]:

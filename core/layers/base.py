@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from weightinit.core.dtypes import DType
 from weightinit.core.errors import LimitError, Loc, SpecError
 from weightinit.core.fans import Convention, Fans, fans_from_shape
 from weightinit.core.initializer_params import InitializerParams
 from weightinit.core.initializers import InitContext, ResolvedInit, ResolveError, resolve
 
-DType = Literal["float32", "float16", "bfloat16", "float64"]
 Size = Annotated[StrictInt, Field(ge=1, description="a positive integer size")]
 Count = Annotated[StrictInt, Field(ge=0)]
 # A shape's sizes: at most 8, and validation stops at the first bad one, so a hostile

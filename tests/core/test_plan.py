@@ -7,7 +7,7 @@ import math
 import pytest
 from engine_helpers import spec_of, tensor_layer
 from weightinit.core import LimitError, Limits, SpecError, build_plan, plan_document
-from weightinit.core.plan import ITEMSIZE
+from weightinit.core.dtypes import ITEMSIZE
 
 MLP = [
     {"type": "linear", "name": "fc1", "in_features": 8, "out_features": 6},

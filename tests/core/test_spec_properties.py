@@ -26,7 +26,7 @@ from weightinit.core import (
     header_bytes,
     plan_document,
 )
-from weightinit.core.plan import ITEMSIZE
+from weightinit.core.dtypes import ITEMSIZE
 
 # Small limits: planning is instant and never a memory concern under hypothesis.
 LIMITS = Limits(max_tensors=2_000, max_parameters=5_000_000, max_depth=4)

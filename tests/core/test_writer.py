@@ -8,7 +8,7 @@ import struct
 import pytest
 from engine_helpers import spec_of, tensor_layer
 from weightinit.core import build_plan, file_size, header_bytes
-from weightinit.core.plan import ITEMSIZE
+from weightinit.core.dtypes import ITEMSIZE
 
 LAYERS = [
     {"type": "linear", "name": "fc1", "in_features": 5, "out_features": 3},
