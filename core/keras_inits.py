@@ -18,15 +18,12 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from weightinit.core.errors import Loc, SpecError
 from weightinit.core.fans import Fans
-from weightinit.core.initializer_params import KERAS_CLASSES, InitializerParams, from_keras_config
+from weightinit.core.initializers import (
+    KERAS_IDS,
+    InitializerParams,
+    from_keras_config,
+)
 
-# keras.initializers.get's string identifiers: every class's snake_case name (which is our
-# name for it, as a name means what it means in its framework) and Keras' short aliases,
-# whose meaning differs from our own "uniform" and "normal".
-_STRING_IDS = {
-    **{name: class_name for class_name, name in reversed(KERAS_CLASSES.items())},
-    "zero": "Zeros", "one": "Ones", "uniform": "RandomUniform", "normal": "RandomNormal",
-}
 _PARAMS: TypeAdapter[Any] = TypeAdapter(InitializerParams)
 
 
@@ -75,7 +72,7 @@ def _axes(config: dict[str, Any], key: str, loc: Loc) -> tuple[int, ...] | None:
 def keras_initializer(value: Any, loc: Loc, owner: str, warnings: list[str]) -> KerasInit:
     """Read one Keras initializer config at ``loc`` (``owner`` names it in warnings)."""
     if isinstance(value, str):
-        value = {"class_name": _STRING_IDS.get(value, value), "config": {}}
+        value = {"class_name": KERAS_IDS.get(value, value), "config": {}}
     if not isinstance(value, dict) or not isinstance(value.get("class_name"), str):
         raise SpecError(loc, "expected a Keras initializer: a name or {class_name, config}")
     class_name = value["class_name"]

@@ -16,8 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from weightinit.core.dtypes import DType
 from weightinit.core.errors import LimitError, Loc, SpecError
 from weightinit.core.fans import Convention, Fans, fans_from_shape
-from weightinit.core.initializer_params import InitializerParams
-from weightinit.core.initializers import InitContext, ResolvedInit, ResolveError, resolve
+from weightinit.core.initializers import (
+    InitContext,
+    InitializerParams,
+    ResolvedInit,
+    ResolveError,
+    resolve,
+)
 
 Size = Annotated[StrictInt, Field(ge=1, description="a positive integer size")]
 Count = Annotated[StrictInt, Field(ge=0)]

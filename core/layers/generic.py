@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 from weightinit.core.fans import Convention, explicit_fans
-from weightinit.core.initializer_params import InitializerParams
+from weightinit.core.initializers import InitializerParams
 from weightinit.core.layers.base import (
     Count,
     Dims,

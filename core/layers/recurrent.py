@@ -34,7 +34,7 @@ import math
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
-from weightinit.core.initializer_params import Uniform
+from weightinit.core.initializers import Uniform
 from weightinit.core.layers.base import (
     IGNORED,
     Count,

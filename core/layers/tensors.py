@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from weightinit.core.initializer_params import (
+from weightinit.core.initializers import (
     GlorotUniform,
     Normal,
     Ones,

@@ -41,8 +41,7 @@ os.environ["KERAS_BACKEND"] = "torch"  # chosen before keras is imported
 import keras
 from engine_helpers import one_tensor, spec_of, tensor_layer
 from weightinit.core import REGISTRY, Spec, build_plan
-from weightinit.core.initializer_params import INITIALIZER_NAMES
-from weightinit.core.initializers import ResolvedInit
+from weightinit.core.initializers import INITIALIZER_NAMES, ResolvedInit
 
 SEED = 20240611
 ALPHA = 1e-6  # per KS comparison; see the module docstring for the family-wise bound
