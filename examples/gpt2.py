@@ -7,7 +7,7 @@ gpt2.json writes GPT-2's initialization with ``repeat`` and ``tensor``: every we
 N(0, 0.02), the residual projections (``attn.c_proj``, ``mlp.c_proj``) N(0, 0.02 /
 sqrt(2 * n_layer)), biases zero, layer norms one and zero. GPT-2's ``Conv1D`` stores its
 weight as (in, out), hence ``tensor`` rather than ``linear``. ``lm_head.weight`` is tied
-to ``transformer.wte.weight``: the spec has it once and ``load_into`` loads it under
+to ``transformer.wte.weight``: the spec has it once and ``load_weights`` loads it under
 both names, with ``strict=True``. The config is a small one (scale n_layer, n_embd,
 n_head and the tensors' shapes together for GPT-2 small: 12, 768, 12).
 """
@@ -19,7 +19,8 @@ import math
 import torch
 from common import fetch_weights, load_spec, parse_args
 from transformers import GPT2Config, GPT2LMHeadModel
-from weightinit.service.torch_helpers import load_into
+
+from weightinit.torch import load_weights
 
 CONFIG = GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, n_positions=128,
                     bos_token_id=999, eos_token_id=999)
@@ -30,7 +31,7 @@ def main() -> None:
     spec = load_spec("gpt2")
     model = GPT2LMHeadModel(CONFIG)
     weights = fetch_weights(args, spec)
-    load_into(model, weights)  # load_state_dict(strict=True), lm_head tied
+    load_weights(model, weights)  # strict, lm_head tied
     if model.lm_head.weight is not model.transformer.wte.weight:
         raise SystemExit("lm_head.weight is no longer tied to transformer.wte.weight")
     model.eval()

@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from common import fetch_weights, load_spec, parse_args
 from transformers import LlamaConfig, LlamaForCausalLM
-from weightinit.service.torch_helpers import load_into
+
+from weightinit.torch import load_weights
 
 CONFIG = LlamaConfig(hidden_size=64, intermediate_size=176, num_hidden_layers=2,
                      num_attention_heads=4, num_key_value_heads=2, vocab_size=1000,
@@ -28,7 +29,7 @@ def main() -> None:
     spec = load_spec("llama")
     model = LlamaForCausalLM(CONFIG).to(torch.bfloat16)
     weights = fetch_weights(args, spec)
-    load_into(model, weights)  # load_state_dict(strict=True)
+    load_weights(model, weights)  # strict: every key, nothing extra
     model.eval()
     with torch.no_grad():
         logits = model(torch.zeros(1, 8, dtype=torch.long)).logits

@@ -1,9 +1,9 @@
-"""A CNN in PyTorch, described by ``spec_from_module`` on the meta device (no memory, no
+"""A CNN in PyTorch, described by ``spec_from_model`` on the meta device (no memory, no
 init cost), with ResNet's conv init, then filled from a weightinit server.
 
     python examples/torch_cnn.py --server http://127.0.0.1:8000
 
-``spec_from_module`` writes each module with torch's own defaults; here the convolutions
+``spec_from_model`` writes each module with torch's own defaults; here the convolutions
 then get He normal in fan_out mode, as torchvision's ResNet does. torch_cnn.json is the
 spec this builds (the script checks they agree), for use without Python:
 ``weightinit init examples/torch_cnn.json -o cnn.safetensors``.
@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from common import fetch_weights, load_spec, parse_args
 from torch import nn
-from weightinit.service.torch_helpers import load_into, spec_from_module
+
+from weightinit.torch import empty_weights, load_weights, spec_from_model
 
 SEED = 1234
 CONV_INIT = {"name": "kaiming_normal", "mode": "fan_out", "nonlinearity": "relu"}
@@ -38,7 +39,7 @@ class CNN(nn.Module):
 
 
 def build_spec(model: nn.Module) -> dict[str, Any]:
-    spec = spec_from_module(model, SEED)
+    spec = spec_from_model(model, SEED)
     for layer in spec["layers"]:
         if layer["type"] == "conv2d":
             layer["weight_init"] = CONV_INIT
@@ -47,13 +48,13 @@ def build_spec(model: nn.Module) -> dict[str, Any]:
 
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
-    with torch.device("meta"):
+    with empty_weights():  # parameters on meta, BatchNorm's buffers real
         model = CNN()
     spec = build_spec(model)
     if spec != load_spec("torch_cnn"):
-        raise SystemExit("torch_cnn.json differs from what spec_from_module gives")
+        raise SystemExit("torch_cnn.json differs from what spec_from_model gives")
     weights = fetch_weights(args, spec)
-    load_into(model, weights)  # meta tensors are replaced (assign), strict=True
+    load_weights(model, weights)  # meta tensors are replaced (assign), strict=True
     model.eval()
     logits = model(torch.zeros(2, 1, 28, 28))
     conv = model.features[0].weight

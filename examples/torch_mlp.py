@@ -12,7 +12,8 @@ import torch
 from common import load_spec, parse_args
 from torch import nn
 from weightinit.service.client import Client
-from weightinit.service.torch_helpers import load_into
+
+from weightinit.torch import load_weights
 
 
 class MLP(nn.Module):
@@ -36,7 +37,7 @@ def main() -> None:
             weights = args.output
         else:
             weights = client.init(spec, verify_sha256=True)
-    load_into(model, weights)  # load_state_dict(strict=True)
+    load_weights(model, weights)  # strict: every key, nothing extra
     logits = model(torch.zeros(2, 784))
     # He uniform with gain sqrt(2): U(+-sqrt(6 / fan_in)), variance 2 / fan_in.
     print(f"torch_mlp: loaded {len(model.state_dict())} tensors, logits {tuple(logits.shape)}, "

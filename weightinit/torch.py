@@ -1,13 +1,22 @@
 """PyTorch adapter: a spec from a ``torch.nn.Module``, and weights loaded into one.
 
-Needs the ``[torch]`` extra. See ``docs/client.md``.
+    with empty_weights():                          # parameters on meta, buffers real
+        model = MyModel()
+    spec = spec_from_model(model, seed=1234)
+    result = load_weights(model, client.init(spec))  # LoadResult(missing, unexpected)
+
+Needs the ``[torch]`` extra. See ``docs/client.md``. ``spec_from_module`` and
+``load_into`` are the deprecated names of ``spec_from_model`` and ``load_weights``.
 """
 
 from weightinit.service.torch_helpers import (
     UnsupportedModuleError,
-    load_into,
+    spec_from_model,
     spec_from_module,
     tied_names,
 )
+from weightinit.service.torch_loading import empty_weights, load_into, load_weights
+from weightinit.service.weights_source import LoadResult
 
-__all__ = ["UnsupportedModuleError", "load_into", "spec_from_module", "tied_names"]
+__all__ = ["LoadResult", "UnsupportedModuleError", "empty_weights", "load_into",
+           "load_weights", "spec_from_model", "spec_from_module", "tied_names"]
