@@ -35,12 +35,19 @@ POOLED_MIN_BYTES = 256 << 10
 
 @dataclass(frozen=True)
 class ChunkTask:
-    """Part of one output tensor: flat ``(start, count)`` ranges of the full tensor."""
+    """Part of one output tensor: its elements ``begin .. end - 1`` (row-major within the
+    region the file holds), which are runs of flat elements of the full tensor."""
 
     output: OutputTensor
-    pieces: tuple[tuple[int, int], ...]
+    begin: int
+    end: int
     first: bool
     last: bool
+
+    @property
+    def pieces(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(starts, counts)``: the flat runs of the full tensor this task covers."""
+        return self.output.runs.pieces(self.begin, self.end)
 
 
 @dataclass(frozen=True)
@@ -59,53 +66,34 @@ class Chunk:
         return memoryview(self.data.view(np.uint8))
 
 
-def _tensor_pieces(output: OutputTensor, budget: int) -> Iterator[tuple[tuple[int, int], ...]]:
-    """The output's runs regrouped into pieces of at most ``budget`` elements each."""
-    pieces: list[tuple[int, int]] = []
-    filled = 0
-    for start, count in output.runs:
-        while count:
-            take = min(count, budget - filled)
-            pieces.append((start, take))
-            start, count, filled = start + take, count - take, filled + take
-            if filled == budget:
-                yield tuple(pieces)
-                pieces, filled = [], 0
-    if pieces:
-        yield tuple(pieces)
-
-
 def chunk_tasks(plan: Plan, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[ChunkTask]:
     """Cut every output tensor into tasks of at most ``chunk_bytes`` (whole-tensor
     initializers such as orthogonal are one task each)."""
     for output in plan.outputs:
-        if output.plan.init.sampler.whole_tensor or output.numel == 0:
-            yield ChunkTask(output, tuple(output.runs), True, True)
+        numel = output.numel
+        if output.plan.init.sampler.whole_tensor or numel == 0:
+            yield ChunkTask(output, 0, numel, True, True)
             continue
         budget = max(1, chunk_bytes // ITEMSIZE[output.plan.dtype])
-        previous: tuple[tuple[int, int], ...] = ()
-        first = True
-        for pieces in _tensor_pieces(output, budget):
-            if previous:
-                yield ChunkTask(output, previous, first, False)
-                first = False
-            previous = pieces
-        yield ChunkTask(output, previous, first, True)
+        for begin in range(0, numel, budget):
+            end = min(numel, begin + budget)
+            yield ChunkTask(output, begin, end, begin == 0, end == numel)
 
 
 def _apply_overrides(task: ChunkTask, data: np.ndarray) -> bool:
     """Set overridden elements (padding rows, forget-gate biases); True if any was hit."""
     plan = task.output.plan
     values = round_to_dtype(np.array([o.value for o in plan.overrides]), plan.dtype)
+    starts, counts = task.pieces
+    positions = np.cumsum(counts) - counts  # where each run sits in ``data``
     hit = False
-    position = 0
-    for start, count in task.pieces:
-        for override, value in zip(plan.overrides, values, strict=True):
-            low, high = max(start, override.start), min(start + count, override.stop)
-            if low < high:
-                data[position + low - start : position + high - start] = value
-                hit = True
-        position += count
+    for override, value in zip(plan.overrides, values, strict=True):
+        low = np.maximum(starts, override.start)
+        high = np.minimum(starts + counts, override.stop)
+        for run in np.flatnonzero(low < high).tolist():
+            begin = int(positions[run] + low[run] - starts[run])
+            data[begin : begin + int(high[run] - low[run])] = value
+            hit = True
     return hit
 
 
@@ -167,21 +155,14 @@ def _mapped(nbytes: int) -> np.ndarray:
 
 def _random_into(task: ChunkTask, identity: TensorIdentity, with_stats: bool,
                  buffers: ChunkBuffers) -> tuple[np.ndarray, Moments | None]:
-    """A random task's pieces generated straight into one reused buffer."""
+    """A random task's runs generated straight into one reused buffer."""
     plan = task.output.plan
     dtype = numpy_dtype(plan.dtype)
-    count = sum(c for _, c in task.pieces)
-    data = buffers.take(count * dtype.itemsize)[: count * dtype.itemsize].view(dtype)
-    moments: list[Moments | None] = []
-    position = 0
-    for start, piece in task.pieces:
-        _, observed = plan.init.sampler.fill(identity, start, piece, plan.dtype, with_stats,
-                                             out=data[position : position + piece])
-        moments.append(observed)
-        position += piece
-    if not with_stats:
-        return data, None
-    return data, moments[0] if len(moments) == 1 else _merge(moments)
+    nbytes = (task.end - task.begin) * dtype.itemsize
+    data = buffers.take(nbytes)[:nbytes].view(dtype)
+    starts, counts = task.pieces
+    return plan.init.sampler.fill_runs(identity, starts, counts, plan.dtype, with_stats,
+                                       out=data)
 
 
 def run_task(task: ChunkTask, seed: int, with_stats: bool,
@@ -190,42 +171,26 @@ def run_task(task: ChunkTask, seed: int, with_stats: bool,
     plan = task.output.plan
     identity = TensorIdentity(seed, plan.name, plan.shape)
     sampler = plan.init.sampler
-    nbytes = sum(c for _, c in task.pieces) * ITEMSIZE[plan.dtype]
+    nbytes = (task.end - task.begin) * ITEMSIZE[plan.dtype]
     if buffers is not None and isinstance(sampler, RandomSampler) and \
             nbytes >= POOLED_MIN_BYTES:
         data, moments = _random_into(task, identity, with_stats, buffers)
     elif sampler.whole_tensor:
+        # Materialised once (bounded by Limits.max_whole_tensor_elements), then the
+        # task's part of the region taken out of it.
         full = sampler.materialize(identity)
-        if len(task.pieces) == 1:  # the whole tensor or one run: no extra copy
-            start, count = task.pieces[0]
-            values = full[start : start + count]
-        else:
-            values = np.concatenate([full[s : s + c] for s, c in task.pieces] or [full[:0]])
+        runs = task.output.runs
+        values = full if runs.whole else runs.take(full)  # the whole: no extra copy
         del full
         data = round_to_dtype(values, plan.dtype)
         del values
         moments = moments_of(data) if with_stats else None
     else:
-        parts = [sampler.fill(identity, s, c, plan.dtype, with_stats) for s, c in task.pieces]
-        if len(parts) == 1:
-            data, moments = parts[0]
-        elif parts:
-            data = np.concatenate([p[0] for p in parts])
-            moments = _merge([p[1] for p in parts]) if with_stats else None
-        else:
-            data = round_to_dtype(np.empty(0), plan.dtype)
-            moments = Moments() if with_stats else None
+        starts, counts = task.pieces
+        data, moments = sampler.fill_runs(identity, starts, counts, plan.dtype, with_stats)
     if plan.overrides and _apply_overrides(task, data) and with_stats:
         moments = moments_of(data)
     return Chunk(task.output, data, moments, task.first, task.last)
-
-
-def _merge(parts: list[Moments | None]) -> Moments:
-    total = Moments()
-    for part in parts:
-        if part is not None:
-            total = total.merge(part)
-    return total
 
 
 _EXECUTOR: ThreadPoolExecutor | None = None

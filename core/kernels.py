@@ -27,8 +27,9 @@ from collections.abc import Callable
 import numpy as np
 from weightinit.core import portable_math as pm
 from weightinit.core.dtypes import FLOAT_DTYPES
-from weightinit.core.stats import Moments
+from weightinit.core.stats import Moments, moments_of
 from weightinit.core.streams import (
+    MAX_ELEMENTS,
     PHILOX_M0,
     PHILOX_M1,
     PHILOX_ROUNDS,
@@ -47,7 +48,7 @@ from weightinit.core.transforms import (
     numpy_dtype,
 )
 
-__all__ = ["HAVE_NUMBA", "fill", "numba_enabled", "use_numba"]
+__all__ = ["HAVE_NUMBA", "fill", "fill_runs", "numba_enabled", "use_numba"]
 
 Array = np.ndarray
 
@@ -358,16 +359,19 @@ def _fill_kernel(
     kind: int,
     params: Array,
     keyw: Array,
-    start: int,
-    count: int,
+    starts: Array,
+    counts: Array,
     dcode: int,
     out: Array,
     with_stats: bool,
     stats: Array,
 ) -> None:
-    """Fill ``out`` (the output's raw bytes) with elements ``start .. start + count - 1``.
+    """Fill ``out`` (the output's raw bytes) with the runs of elements
+    ``starts[r] .. starts[r] + counts[r] - 1``, one after the other.
 
-    Block loop: Philox -> transform -> rounding into the output -> block moments, merged.
+    Block loop within each run: Philox -> transform -> rounding into the output -> block
+    moments, merged. A block never spans two runs, so a run's values are those of the
+    same elements generated on their own.
     """
     o64 = out.view(np.float64) if dcode == 0 else np.empty(0, dtype=np.float64)
     o32 = out.view(np.float32) if dcode == 1 else np.empty(0, dtype=np.float32)
@@ -390,22 +394,25 @@ def _fill_kernel(
     ms = np.empty((4, _BLOCK // 2))
     n_all, mean, m2, lo_all, hi_all = 0, 0.0, 0.0, np.inf, -np.inf
     pos = 0
-    while pos < count:
-        c_first = (start + pos) // 2
-        off = start + pos - 2 * c_first
-        n = min(_BLOCK, count - pos)
-        _philox_block(c_first, (off + n + 1) // 2, keys0, keys1, keyw[2], keyw[3], mant)
-        _transform_block(kind, params, mant[off : off + n], x[:n], pv, idx, tr, tv)
-        _emit(x, dcode, o64[pos : pos + n], o32[pos : pos + n], o16[pos : pos + n], sv)
-        if with_stats:
-            b_mean, b_m2, b_lo, b_hi = _block_moments(sv, n, ms)
-            total = n_all + n
-            delta = b_mean - mean
-            mean = mean + delta * (n / total)
-            m2 = m2 + b_m2 + delta * delta * (n_all * n / total)
-            n_all = total
-            lo_all, hi_all = min(lo_all, b_lo), max(hi_all, b_hi)
-        pos += n
+    for run in range(len(starts)):
+        start, end = starts[run], pos + counts[run]
+        start -= pos  # element index = start + pos while pos < end
+        while pos < end:
+            c_first = (start + pos) // 2
+            off = start + pos - 2 * c_first
+            n = min(_BLOCK, end - pos)
+            _philox_block(c_first, (off + n + 1) // 2, keys0, keys1, keyw[2], keyw[3], mant)
+            _transform_block(kind, params, mant[off : off + n], x[:n], pv, idx, tr, tv)
+            _emit(x, dcode, o64[pos : pos + n], o32[pos : pos + n], o16[pos : pos + n], sv)
+            if with_stats:
+                b_mean, b_m2, b_lo, b_hi = _block_moments(sv, n, ms)
+                total = n_all + n
+                delta = b_mean - mean
+                mean = mean + delta * (n / total)
+                m2 = m2 + b_m2 + delta * delta * (n_all * n / total)
+                n_all = total
+                lo_all, hi_all = min(lo_all, b_lo), max(hi_all, b_hi)
+            pos += n
     stats[0], stats[1], stats[2], stats[3] = mean, m2, lo_all, hi_all
 
 
@@ -453,8 +460,38 @@ def fill(
     ``count`` elements of ``dtype``) when given and returns it; otherwise a new 1-D array.
     """
     check_range(start, count)
+    return fill_runs(transform, key, np.array([start], dtype=np.int64),
+                     np.array([count], dtype=np.int64), dtype, with_stats, out)
+
+
+def fill_runs(
+    transform: Transform,
+    key: StreamKey,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    dtype: str,
+    with_stats: bool = False,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, Moments | None]:
+    """The element runs ``[starts[r], starts[r] + counts[r])`` one after the other, in
+    ``dtype`` (+ their moments): what ``fill`` gives for each run, concatenated, in one
+    call, so a region of many short runs (a column shard) costs per element what a
+    contiguous range does.
+    """
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    if starts.shape != counts.shape or starts.ndim != 1:
+        raise ValueError("starts and counts must be 1-D arrays of the same length")
+    if len(starts) and (int(starts.min()) < 0 or int(counts.min()) < 0
+                        or int((starts + counts).max()) > MAX_ELEMENTS):
+        raise ValueError("invalid element runs")
+    count = int(counts.sum())
     if not numba_enabled():
-        values, moments = fill_reference(transform, key, start, count, dtype, with_stats)
+        parts = [fill_reference(transform, key, int(s), int(c), dtype, False)[0]
+                 for s, c in zip(starts, counts, strict=True)]
+        values = (np.concatenate(parts) if parts
+                  else np.empty(0, dtype=numpy_dtype(dtype)))
+        moments = moments_of(values) if with_stats else None
         if out is None:
             return values, moments
         _check_out(out, dtype, count)[...] = values
@@ -466,7 +503,7 @@ def fill(
     words = np.array([key.k0, key.k1, key.s0, key.s1], dtype=np.uint64)
     stats = np.zeros(4, dtype=np.float64)
     kind, dcode = _KIND_CODES[t.kind], _DTYPE_CODES[dtype]
-    _fill_kernel(kind, params, words, int(start), int(count), dcode, flat.view(np.uint8),
+    _fill_kernel(kind, params, words, starts, counts, dcode, flat.view(np.uint8),
                  bool(with_stats), stats)  # fmt: skip
     if not with_stats:
         return result, None

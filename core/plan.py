@@ -1,13 +1,12 @@
 """From a validated spec to the plan: every tensor, its slice, sizes and expectations.
 
 Nothing is generated here, so planning is instant and everything that can be wrong with a
-request (names, fans, limits, select, shard) is found before the first byte is sent.
+request (names, fans, limits, select and its regions, shard) is found before the first byte is sent.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,7 +16,8 @@ from weightinit.core.keras_import import import_keras_model
 from weightinit.core.layers import Expansion, TensorPlan
 from weightinit.core.layers.base import TensorBudget
 from weightinit.core.layers.generic import Repeat
-from weightinit.core.spec import Shard, Spec
+from weightinit.core.regions import Runs
+from weightinit.core.spec import Region, Shard, Spec
 
 MAX_HEADER_BYTES = 100_000_000  # the safetensors loaders' own limit
 
@@ -34,28 +34,24 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Runs:
-    """The flat element ranges of a tensor that make up its (sharded) output, in order:
-    ``count`` elements starting at ``first + k * stride`` for ``k`` in ``range(repeats)``."""
-
-    first: int
-    count: int
-    stride: int
-    repeats: int
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        for k in range(self.repeats):
-            yield self.first + k * self.stride, self.count
-
-
-@dataclass(frozen=True)
 class OutputTensor:
-    """A tensor as it appears in the file: its plan, output shape and byte range."""
+    """A tensor as it appears in the file: its plan, output shape, the region of the full
+    tensor it holds (``runs``) and its byte offset in the data section."""
 
     plan: TensorPlan
     shape: tuple[int, ...]
     runs: Runs
     offset: int
+
+    @property
+    def partial(self) -> bool:
+        """True when the file holds a region smaller than the whole tensor."""
+        return not self.runs.whole
+
+    @property
+    def region_offset(self) -> tuple[int, ...]:
+        """Where the region starts in the full tensor (zeros for the whole tensor)."""
+        return self.runs.offset
 
     @property
     def numel(self) -> int:
@@ -194,14 +190,13 @@ def _check_whole_tensors(plans: list[TensorPlan], limits: Limits) -> None:
             )
 
 
-def _shard_runs(plan: TensorPlan, shard: Shard | None) -> tuple[tuple[int, ...], Runs]:
-    """The tensor's shape in the file and the element runs of the full tensor it holds."""
+def _shard_region(plan: TensorPlan, shard: Shard) -> Runs:
+    """``shard`` as a region: equal parts along ``dim`` (whole if the tensor lacks it)."""
     shape = plan.shape
-    numel = math.prod(shape)
-    if shard is None or shard.dim >= len(shape):
+    if shard.dim >= len(shape):
         # A shard's dim beyond the tensor's axes (a bias under dim=1, a scalar counter):
         # every rank gets it whole, as tensor-parallel frameworks replicate row-parallel biases.
-        return shape, Runs(0, numel, numel, 1)
+        return Runs.of(shape)
     if shape[shard.dim] % shard.world_size:
         raise SpecError(
             ("shard", "world_size"),
@@ -209,22 +204,61 @@ def _shard_runs(plan: TensorPlan, shard: Shard | None) -> tuple[tuple[int, ...],
             f"into {shard.world_size} equal parts",
         )
     part = shape[shard.dim] // shard.world_size
-    inner = math.prod(shape[shard.dim + 1 :])
-    outer = math.prod(shape[: shard.dim])
-    out_shape = (*shape[: shard.dim], part, *shape[shard.dim + 1 :])
-    stride = shape[shard.dim] * inner
-    return out_shape, Runs(shard.rank * part * inner, part * inner, stride, outer)
+    offset = [0] * len(shape)
+    offset[shard.dim] = shard.rank * part
+    return Runs.of(shape, tuple(offset), (*shape[: shard.dim], part, *shape[shard.dim + 1 :]))
 
 
-def _select(plans: list[TensorPlan], select: list[str] | None) -> list[TensorPlan]:
+def _region_runs(plan: TensorPlan, item: Region, index: int) -> Runs:
+    """The runs of a ``select`` region, checked against the tensor (422s name the field)."""
+    full = plan.shape
+    if item.offset is None or item.shape is None:
+        return Runs.of(full)
+    for key, values in (("offset", item.offset), ("shape", item.shape)):
+        if len(values) != len(full):
+            raise SpecError(("select", index, key),
+                            f"{plan.name} has {len(full)} dims {list(full)}; {key} has "
+                            f"{len(values)}")
+    for dim, (start, size, whole) in enumerate(zip(item.offset, item.shape, full,
+                                                   strict=True)):
+        if start >= whole:
+            raise SpecError(("select", index, "offset", dim),
+                            f"{plan.name}: offset {start} is outside dim {dim} of size {whole}")
+        if start + size > whole:
+            raise SpecError(("select", index, "shape", dim),
+                            f"{plan.name}: offset {start} + shape {size} runs past dim {dim} "
+                            f"of size {whole}")
+    return Runs.of(full, tuple(item.offset), tuple(item.shape))
+
+
+def _select(plans: list[TensorPlan], select: list[Region] | None,
+            shard: Shard | None) -> list[tuple[TensorPlan, Runs]]:
+    """The selected tensors in spec order, each with the region of it the file holds."""
     if select is None:
-        return plans
-    by_name = {p.name: p for p in plans}
-    for index, name in enumerate(select):
-        if name not in by_name:
-            raise SpecError(("select", index), f"no tensor named {name!r} in this model")
-    wanted = set(select)
-    return [p for p in plans if p.name in wanted]
+        chosen = {p.name: None for p in plans}
+    else:
+        by_name = {p.name: p for p in plans}
+        chosen = {}
+        for index, item in enumerate(select):
+            plan = by_name.get(item.name)
+            if plan is None:
+                raise SpecError(("select", index),
+                                f"no tensor named {item.name!r} in this model")
+            if item.is_region and shard is not None:
+                raise SpecError(("shard",), "shard splits whole tensors: give regions or "
+                                "shard, not both")
+            if item.name in chosen and (item.is_region or chosen[item.name] is not None):
+                raise SpecError(("select", index), f"{item.name!r} is selected twice")
+            chosen[item.name] = _region_runs(plan, item, index) if item.is_region else None
+    selected = []
+    for plan in plans:
+        if plan.name not in chosen:
+            continue
+        runs = chosen[plan.name]
+        if runs is None:
+            runs = _shard_region(plan, shard) if shard is not None else Runs.of(plan.shape)
+        selected.append((plan, runs))
+    return selected
 
 
 def build_plan(spec: Spec, limits: Limits | None = None) -> Plan:
@@ -236,15 +270,14 @@ def build_plan(spec: Spec, limits: Limits | None = None) -> Plan:
             f"rank {spec.shard.rank} is out of range for world_size {spec.shard.world_size}",
         )
     warnings: list[str] = []
-    plans = _select(expand(spec, limits, warnings), spec.select)
+    selected = _select(expand(spec, limits, warnings), spec.select, spec.shard)
     # Widest dtype first (stable, so spec order within a dtype): every tensor then starts
     # at a multiple of its element size, as the official safetensors writer arranges.
-    ordered = sorted(plans, key=lambda p: -ITEMSIZE[p.dtype])
+    ordered = sorted(selected, key=lambda chosen: -ITEMSIZE[chosen[0].dtype])
     outputs = []
     offset = 0
-    for plan in ordered:
-        shape, runs = _shard_runs(plan, spec.shard)
-        output = OutputTensor(plan, shape, runs, offset)
+    for plan, runs in ordered:
+        output = OutputTensor(plan, runs.shape, runs, offset)
         outputs.append(output)
         offset += output.nbytes
     return Plan(spec, outputs, spec.spec_sha256(), warnings)

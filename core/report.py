@@ -27,8 +27,9 @@ def tensor_entry(output: OutputTensor) -> dict[str, Any]:
         "expected_variance": plan.init.expected_variance,
         **{key: value for key, value in plan.init.derived.items() if key not in ("low", "high")},
     }
-    if output.shape != plan.shape:
+    if output.partial:
         entry["full_shape"] = list(plan.shape)
+        entry["offset"] = list(output.region_offset)
     if plan.overrides:
         entry["overrides"] = [
             {"start": o.start, "stop": o.stop, "value": o.value} for o in plan.overrides
@@ -80,7 +81,7 @@ def _document(plan: Plan, tensors: list[dict[str, Any]]) -> dict[str, Any]:
         "seed": spec.seed,
         "convention": spec.convention,
         "spec_sha256": plan.spec_sha256,
-        "select": spec.select,
+        "select": spec.selection(),
         "shard": spec.shard.model_dump() if spec.shard else None,
         "tensors": tensors,
         "layers": layer_groups(tensors),

@@ -16,6 +16,8 @@ from typing import Literal
 import numpy as np
 from weightinit.core.fans import Convention
 from weightinit.core.kernels import fill as fill_random
+from weightinit.core.kernels import fill_runs as fill_random_runs
+from weightinit.core.regions import run_indices
 from weightinit.core.stats import Moments, constant_moments, moments_of
 from weightinit.core.streams import StreamKey, element_words, stream_key
 from weightinit.core.transforms import Transform, round_to_dtype
@@ -66,6 +68,14 @@ def _finish(values64: np.ndarray, dtype: str, with_stats: bool) -> Filled:
     return out, (moments_of(out) if with_stats else None)
 
 
+def _into(out: np.ndarray | None, values: np.ndarray, moments: Moments | None) -> Filled:
+    """``values`` copied into a caller's buffer when there is one."""
+    if out is None:
+        return values, moments
+    out.reshape(-1)[...] = values
+    return out, moments
+
+
 @dataclass(frozen=True)
 class RandomSampler:
     """Independent draws from a uniform, normal or truncated normal transform."""
@@ -80,6 +90,14 @@ class RandomSampler:
         """``out``: a buffer of ``count`` elements of ``dtype`` to fill (reused chunks)."""
         return fill_random(self.transform, tensor.key(), start, count, dtype, with_stats,
                            out=out)
+
+    def fill_runs(
+        self, tensor: TensorIdentity, starts: np.ndarray, counts: np.ndarray, dtype: str,
+        with_stats: bool, out: np.ndarray | None = None,
+    ) -> Filled:
+        """The runs ``[starts[r], starts[r] + counts[r])`` one after the other."""
+        return fill_random_runs(self.transform, tensor.key(), starts, counts, dtype,
+                                with_stats, out=out)
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,13 @@ class ConstantSampler:
             return out, None
         return out, constant_moments(float(out[0]) if count else 0.0, count)
 
+    def fill_runs(
+        self, tensor: TensorIdentity, starts: np.ndarray, counts: np.ndarray, dtype: str,
+        with_stats: bool, out: np.ndarray | None = None,
+    ) -> Filled:
+        """The same value whatever the runs."""
+        return _into(out, *self.fill(tensor, 0, int(np.sum(counts)), dtype, with_stats))
+
 
 @dataclass(frozen=True)
 class EyeSampler:
@@ -111,8 +136,19 @@ class EyeSampler:
     def fill(
         self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
     ) -> Filled:
+        return self.at(tensor, np.arange(start, start + count, dtype=np.int64), dtype,
+                       with_stats)
+
+    def fill_runs(
+        self, tensor: TensorIdentity, starts: np.ndarray, counts: np.ndarray, dtype: str,
+        with_stats: bool, out: np.ndarray | None = None,
+    ) -> Filled:
+        return _into(out, *self.at(tensor, run_indices(starts, counts), dtype, with_stats))
+
+    def at(self, tensor: TensorIdentity, index: np.ndarray, dtype: str,
+           with_stats: bool) -> Filled:
+        """The values at flat element indices ``index``."""
         cols = tensor.shape[1]
-        index = np.arange(start, start + count, dtype=np.int64)
         values = np.where(index // cols == index % cols, self.gain, 0.0)
         return _finish(values, dtype, with_stats)
 
@@ -132,8 +168,20 @@ class DiracSampler:
     def fill(
         self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
     ) -> Filled:
+        return self.at(tensor, np.arange(start, start + count, dtype=np.int64), dtype,
+                       with_stats)
+
+    def fill_runs(
+        self, tensor: TensorIdentity, starts: np.ndarray, counts: np.ndarray, dtype: str,
+        with_stats: bool, out: np.ndarray | None = None,
+    ) -> Filled:
+        return _into(out, *self.at(tensor, run_indices(starts, counts), dtype, with_stats))
+
+    def at(self, tensor: TensorIdentity, flat: np.ndarray, dtype: str,
+           with_stats: bool) -> Filled:
+        """The values at flat element indices ``flat``."""
         shape = tensor.shape
-        index = np.unravel_index(np.arange(start, start + count, dtype=np.int64), shape)
+        index = np.unravel_index(flat, shape)
         if self.layout == "torch":
             out_idx, in_idx, kernel_idx = index[0], index[1], index[2:]
             out_channels, kernel = shape[0], shape[2:]

@@ -10,14 +10,82 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictInt,
+    model_serializer,
+    model_validator,
+)
 from weightinit.core.dtypes import DType
 from weightinit.core.layers import Layer
 from weightinit.core.streams import MAX_SEED
 
+# A tensor has at most this many dims (conv3d's weight has 5): longer lists are refused
+# before they are compared with any tensor.
+MAX_REGION_RANK = 32
+
+
+class Region(BaseModel):
+    """One ``select`` item: a tensor by full name, whole, or the hyper-rectangle
+    ``full[offset : offset + shape]`` of it (DTensor's global offset and local shape).
+
+    A plain string is the whole tensor; so is an object without ``offset``/``shape``, which
+    serialises back to the plain string, so whole-tensor selections keep their bytes.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [
+            "lm_head.weight",
+            {"name": "embed.weight", "offset": [8001, 0], "shape": [8001, 2048]},
+        ]},
+    )
+
+    name: Annotated[str, Field(min_length=1, max_length=4096)]
+    offset: Annotated[list[Annotated[StrictInt, Field(ge=0)]],
+                      Field(max_length=MAX_REGION_RANK)] | None = Field(
+        None, description="first index of the region along each dim of the full tensor")
+    shape: Annotated[list[Annotated[StrictInt, Field(ge=1)]],
+                     Field(max_length=MAX_REGION_RANK)] | None = Field(
+        None, description="size of the region along each dim (no empty regions)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_alone(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _offset_with_shape(self) -> Region:
+        if (self.offset is None) != (self.shape is None):
+            raise ValueError("a region needs both offset and shape (neither: the whole tensor)")
+        return self
+
+    @property
+    def is_region(self) -> bool:
+        """True for an explicit region (even one covering the whole tensor)."""
+        return self.offset is not None
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        # Validation takes a plain name too (``_name_alone``): say so in the schema.
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        name = {"type": "string", "minLength": 1, "maxLength": 4096,
+                "description": "a tensor's full name: the whole tensor"}
+        return {"anyOf": [name, dict(schema)], "title": "Region"}
+
+    @model_serializer(mode="wrap")
+    def _plain_name(self, handler: SerializerFunctionWrapHandler) -> Any:
+        if self.offset is None:
+            return self.name
+        return handler(self)
+
 
 class Shard(BaseModel):
-    """Split every selected tensor into ``world_size`` equal parts along ``dim``."""
+    """Split every selected tensor into ``world_size`` equal parts along ``dim``: the
+    regions ``offset[dim] = rank * size // world_size``, ``shape[dim] = size // world_size``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -62,8 +130,10 @@ class Spec(BaseModel):
         None, description="a Keras model's to_json() object, instead of layers"
     )
     # Names are at most Limits.max_name_bytes (1024) long; longer ones cannot match.
-    select: list[Annotated[str, Field(min_length=1, max_length=4096)]] | None = Field(
-        None, description="only these tensors, by full name", fail_fast=True
+    select: list[Region] | None = Field(
+        None, fail_fast=True,
+        description="only these tensors: full names, or regions "
+                    "{name, offset, shape} of them (mixed freely)",
     )
     shard: Shard | None = None
 
@@ -80,6 +150,12 @@ class Spec(BaseModel):
         if (self.layers is None) == (self.keras_model is None):
             raise ValueError("give exactly one of layers and keras_model")
         return self
+
+    def selection(self) -> list[Any] | None:
+        """``select`` as JSON: plain names as strings, regions as objects."""
+        if self.select is None:
+            return None
+        return [item.model_dump(mode="json") for item in self.select]
 
     def model_part(self) -> dict[str, Any]:
         """The spec without ``select``/``shard``: what determines the full model."""

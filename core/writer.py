@@ -61,10 +61,23 @@ def file_metadata(plan: Plan) -> dict[str, str]:
     if spec.convention == "torch":
         metadata["format"] = "pt"  # what transformers' loaders look for
     if spec.select is not None:
-        metadata["select"] = json.dumps(spec.select, separators=(",", ":"))
+        metadata["select"] = json.dumps(spec.selection(), separators=(",", ":"))
     if spec.shard is not None:
         metadata["shard"] = json.dumps(spec.shard.model_dump(), separators=(",", ":"))
+    regions = region_metadata(plan)
+    if regions:
+        metadata["regions"] = json.dumps(regions, separators=(",", ":"))
     return metadata
+
+
+def region_metadata(plan: Plan) -> dict[str, dict[str, list[int]]]:
+    """For each tensor the file holds only part of: the region (``offset``, ``shape``)
+    and the whole tensor's ``full_shape``, so a part is never taken for a whole."""
+    return {
+        output.name: {"offset": list(output.region_offset), "shape": list(output.shape),
+                      "full_shape": list(output.plan.shape)}
+        for output in plan.outputs if output.partial
+    }
 
 
 def header_bytes(plan: Plan, metadata: dict[str, str] | None = None) -> bytes:

@@ -1,12 +1,13 @@
 """Parallel fetch: disjoint ``select`` groups from several replicas, assembled into one file.
 
 A tensor's bytes do not depend on which other tensors were asked for (determinism rule
-1), so the file is cut into groups of whole tensors balanced by bytes, each group is
-fetched with ``select`` (from its own replica when there are several), and each tensor's
-bytes are written at the offset it has in the full file. The full file's header is
-computed here with the engine's own writer from the spec (the client ships with
-``core``), with the server's version string from ``/v1/plan``, and checked against the
-server's plan, so the assembled file is byte for byte what one ``/v1/init`` returns.
+1), so the file is cut into groups of tensors (or of the regions the request asked for)
+balanced by bytes, each group is fetched with ``select`` (from its own replica when
+there are several), and each tensor's bytes are written at the offset it has in the
+full file. The full file's header is computed here with the engine's own writer from the
+spec (the client ships with ``core``), with the server's version string from
+``/v1/plan``, and checked against the server's plan, so the assembled file is byte for
+byte what one ``/v1/init`` returns.
 """
 
 from __future__ import annotations
@@ -48,10 +49,24 @@ def tensor_bytes(entry: dict[str, Any]) -> int:
     return math.prod(entry["shape"]) * ITEMSIZE[entry["dtype"]]
 
 
-def balance(tensors: list[dict[str, Any]], groups: int) -> list[list[str]]:
+def select_item(entry: dict[str, Any], payload: dict[str, Any]) -> str | dict[str, Any]:
+    """The ``select`` item that asks for one tensor of a plan document as the plan has it:
+    its name, or its region when the request asked for regions (under ``shard`` the name
+    is enough: the shard cuts it again)."""
+    if "offset" not in entry or payload.get("shard") is not None:
+        return entry["name"]
+    return {"name": entry["name"], "offset": entry["offset"], "shape": entry["shape"]}
+
+
+def item_name(item: str | dict[str, Any]) -> str:
+    return item if isinstance(item, str) else item["name"]
+
+
+def balance(tensors: list[dict[str, Any]], groups: int,
+            payload: dict[str, Any] | None = None) -> list[list[str | dict[str, Any]]]:
     """Split tensors into at most ``groups`` non-empty groups of nearly equal bytes
     (largest first, each to the lightest group: within 4/3 of the best split), each
-    group listing its names in file order."""
+    group listing its ``select`` items (names, or regions) in file order."""
     heap = [(0, index) for index in range(min(groups, len(tensors)))]
     members: list[list[int]] = [[] for _ in heap]
     by_size = sorted(range(len(tensors)), key=lambda i: -tensor_bytes(tensors[i]))
@@ -59,7 +74,8 @@ def balance(tensors: list[dict[str, Any]], groups: int) -> list[list[str]]:
         load, group = heapq.heappop(heap)
         members[group].append(position)
         heapq.heappush(heap, (load + tensor_bytes(tensors[position]), group))
-    return [[tensors[i]["name"] for i in sorted(group)] for group in members if group]
+    return [[select_item(tensors[i], payload or {}) for i in sorted(group)]
+            for group in members if group]
 
 
 def full_header(payload: dict[str, Any], plan_document: dict[str, Any]) -> tuple[bytes, Plan]:
@@ -102,7 +118,7 @@ class GroupFetch:
         self._failed = False
         self._first_error: BaseException | None = None
 
-    def run(self, groups: list[list[str]], sink: Sink,
+    def run(self, groups: list[list[str | dict[str, Any]]], sink: Sink,
             progress: Progress | None) -> list[dict[str, Any] | None]:
         """Fetch every group; returns each group's report (``None`` without reports)."""
         with sink.region(0, len(self.header)) as view:
@@ -118,12 +134,13 @@ class GroupFetch:
             raise self._first_error
         return [f.result() for f in futures]
 
-    def _fetch(self, index: int, names: list[str], sink: Sink,
+    def _fetch(self, index: int, items: list[str | dict[str, Any]], sink: Sink,
                progress: Progress | None) -> dict[str, Any] | None:
         accept = "multipart/mixed" if self.with_report else "application/octet-stream"
+        names = [item_name(item) for item in items]
         try:
             response = self.transport.open("POST", "/v1/init",
-                                           {**self.payload, "select": names},
+                                           {**self.payload, "select": items},
                                            accept=accept, start=index)
         except BaseException as error:
             self._abort(error)

@@ -40,12 +40,36 @@ class _InvalidSpec(Exception):
         self.details = details
 
 
-def _load_spec(path: str) -> Spec:
+def select_item(text: str) -> str | dict[str, Any]:
+    """A ``--select`` value: ``NAME`` (the whole tensor) or ``NAME@OFFSET:SHAPE`` with
+    comma-separated ints, e.g. ``embed.weight@8001,0:8001,2048`` (a region)."""
+    name, at, region = text.rpartition("@")
+    if not at:
+        return text
+    offset, colon, shape = region.partition(":")
+    try:
+        if not colon:
+            raise ValueError
+        return {"name": name, "offset": [int(v) for v in offset.split(",") if v],
+                "shape": [int(v) for v in shape.split(",") if v]}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected NAME or NAME@OFFSET:SHAPE, e.g. w@0,128:64,128") from None
+
+
+def _load_spec(path: str, select: list[str | dict[str, Any]] | None = None) -> Spec:
+    """The spec file; ``select`` (from ``--select``) replaces the file's own."""
     text = sys.stdin.read() if path == "-" else Path(path).read_text()
     try:
+        if select:
+            body = json.loads(text)
+            if isinstance(body, dict):
+                text = json.dumps({**body, "select": select})
         return Spec.model_validate_json(text)
     except ValidationError as error:  # locations as the API names them, tags dropped
         raise _InvalidSpec(validation_details(error.errors(), text.encode())) from None
+    except ValueError as error:  # not JSON at all
+        raise _InvalidSpec([{"loc": [], "msg": f"not JSON: {error}"}]) from None
 
 
 def _print_json(document: Any, out: str | None = None) -> None:
@@ -57,7 +81,7 @@ def _print_json(document: Any, out: str | None = None) -> None:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    spec = _load_spec(args.spec)
+    spec = _load_spec(args.spec, args.select)
     if args.server:
         from weightinit.service.client import Client
 
@@ -81,12 +105,12 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    _print_json(plan_document(build_plan(_load_spec(args.spec))), args.output)
+    _print_json(plan_document(build_plan(_load_spec(args.spec, args.select))), args.output)
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    document = generate_report(build_plan(_load_spec(args.spec)))
+    document = generate_report(build_plan(_load_spec(args.spec, args.select)))
     _print_json(document, args.output)
     if args.plot:
         from weightinit.service.plots import plot_report
@@ -105,6 +129,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from weightinit.service.server import serve
 
     return serve(host=args.host, port=args.port, workers=args.workers)
+
+
+def _select_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--select", action="append", type=select_item, metavar="NAME[@OFFSET:SHAPE]",
+        help="only this tensor, or the region of it at OFFSET of SHAPE (comma-separated, "
+             "e.g. embed.weight@8001,0:8001,2048); repeatable; replaces the spec's select")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,11 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="bearer token for --server (default: $WEIGHTINIT_TOKEN, which "
                       "keeps it out of the process list)")
     init.add_argument("-q", "--quiet", action="store_true")
+    _select_option(init)
     init.set_defaults(run=_cmd_init)
 
     plan = commands.add_parser("plan", help="print the plan JSON, generating nothing")
     plan.add_argument("spec")
     plan.add_argument("-o", "--output", help="write the JSON here instead of stdout")
+    _select_option(plan)
     plan.set_defaults(run=_cmd_plan)
 
     verify = commands.add_parser("verify", help="check a file is bit-for-bit the spec's output")
@@ -143,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("spec")
     report.add_argument("-o", "--output", help="write the JSON here instead of stdout")
     report.add_argument("--plot", help="also draw the per-layer variance chart to this PNG")
+    _select_option(report)
     report.set_defaults(run=_cmd_report)
     return parser
 

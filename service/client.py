@@ -172,7 +172,7 @@ class Client:
         try:
             if self.parallel > 1:
                 plan_document = self.plan(fetch.payload)
-                groups = balance(plan_document["tensors"], self.parallel)
+                groups = balance(plan_document["tensors"], self.parallel, fetch.payload)
                 if len(groups) > 1:
                     try:
                         header, plan = full_header(fetch.payload, plan_document)

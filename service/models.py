@@ -45,14 +45,17 @@ class PlanTensor(BaseModel):
     layer: str
     layer_type: str
     role: str
-    shape: list[int] = Field(description="shape in the file (a shard's shape when sharded)")
+    shape: list[int] = Field(description="shape in the file (the region's, for a region)")
     dtype: str
     initializer: dict[str, Any] = Field(description="resolved: name and every parameter")
     fan_in: int | None = Field(description="null where the convention defines none (torch 1-D)")
     fan_out: int | None = Field(description="null where the convention defines none (torch 1-D)")
     expected_mean: float
     expected_variance: float
-    full_shape: list[int] | None = Field(None, description="the whole tensor's, if sharded")
+    full_shape: list[int] | None = Field(
+        None, description="the whole tensor's shape, when the file holds only a region of it")
+    offset: list[int] | None = Field(
+        None, description="where the region starts in the whole tensor (with full_shape)")
 
 
 class LayerGroup(BaseModel):
@@ -70,7 +73,8 @@ class PlanDocument(BaseModel):
     seed: int
     convention: str
     spec_sha256: str = Field(description="sha256 of the canonical spec without select/shard")
-    select: list[str] | None
+    select: list[str | dict[str, Any]] | None = Field(
+        description="names, and regions {name, offset, shape}, as requested")
     shard: dict[str, int] | None
     tensors: list[PlanTensor] = Field(description="in file order")
     layers: list[LayerGroup]

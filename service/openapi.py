@@ -17,8 +17,8 @@ from weightinit.core import Spec, build_plan, generate_report, plan_document
 
 _BODY_ROUTES = {
     "/v1/plan": "The model spec; same JSON as a `weightinit` spec file.",
-    "/v1/init": "The model spec, with optional `select` and `shard`.",
-    "/v1/report": "The model spec, with optional `select` and `shard`.",
+    "/v1/init": "The model spec, with optional `select` (names and regions) and `shard`.",
+    "/v1/report": "The model spec, with optional `select` (names and regions) and `shard`.",
 }
 
 

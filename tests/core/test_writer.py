@@ -68,6 +68,28 @@ def test_keras_metadata_has_no_torch_format_and_select_shard_are_recorded():
     plan = build_plan(spec_of(LAYERS[1:], convention="keras", select=["f64"],
                               shard={"dim": 0, "rank": 1, "world_size": 2}))
     metadata = parsed(header_bytes(plan))[1]["__metadata__"]
-    assert set(metadata) == METADATA_KEYS | {"select", "shard"}
+    assert set(metadata) == METADATA_KEYS | {"select", "shard", "regions"}
     assert json.loads(metadata["select"]) == ["f64"]
     assert json.loads(metadata["shard"]) == {"dim": 0, "rank": 1, "world_size": 2}
+    assert json.loads(metadata["regions"]) == {
+        "f64": {"offset": [1, 0], "shape": [1, 2], "full_shape": [2, 2]}}
+
+
+def test_regions_are_recorded_with_their_full_shape_and_whole_tensors_are_not():
+    select = ["odd", {"name": "f64", "offset": [0, 1], "shape": [2, 1]},
+              {"name": "f16", "offset": [0], "shape": [7]}]
+    plan = build_plan(spec_of(LAYERS, select=select))
+    document = parsed(header_bytes(plan))[1]
+    metadata = document["__metadata__"]
+    assert json.loads(metadata["select"]) == select
+    # f16's region is the whole tensor: not a part, so not listed as one.
+    assert json.loads(metadata["regions"]) == {
+        "f64": {"offset": [0, 1], "shape": [2, 1], "full_shape": [2, 2]}}
+    assert document["f64"]["shape"] == [2, 1] and document["f16"]["shape"] == [7]
+
+
+def test_whole_tensor_selection_has_no_regions_key():
+    plan = build_plan(spec_of(LAYERS, select=["f64", {"name": "odd"}]))
+    metadata = parsed(header_bytes(plan))[1]["__metadata__"]
+    assert "regions" not in metadata
+    assert json.loads(metadata["select"]) == ["f64", "odd"]

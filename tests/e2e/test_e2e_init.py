@@ -194,3 +194,33 @@ def test_served_bytes_are_the_golden_vectors(server: RunningServer, key: str) ->
            .hexdigest() for name, entry in header.items() if name != "__metadata__"}
     got["<data>"] = hashlib.sha256(data).hexdigest()
     assert got == {name: digest for name, digest in golden[key].items() if name != "<file>"}
+
+
+def test_regions_are_the_slices_of_the_full_tensors(server: RunningServer) -> None:
+    """Uneven regions (torch.chunk's 3 + 3 + 2 of a dim of 8), mixed with plain names."""
+    full = load_safetensors(post(server, "/v1/init", MIXED).content)
+    select = [
+        {"name": "fc.weight", "offset": [6, 0], "shape": [4, 48]},
+        {"name": "blocks.1.w", "offset": [3, 5], "shape": [13, 2]},
+        {"name": "fc.bias", "offset": [14], "shape": [2]},
+        "blocks.0.proj.weight",
+    ]
+    response = post(server, "/v1/init", {**MIXED, "select": select})
+    part = load_safetensors(response.content)
+    assert torch.equal(part["fc.weight"], full["fc.weight"][6:10])
+    assert torch.equal(part["blocks.1.w"], full["blocks.1.w"][3:16, 5:7])
+    assert torch.equal(part["fc.bias"], full["fc.bias"][14:16])
+    assert torch.equal(part["blocks.0.proj.weight"], full["blocks.0.proj.weight"])
+    (length,) = struct.unpack("<Q", response.content[:8])
+    metadata = json.loads(response.content[8 : 8 + length])["__metadata__"]
+    assert json.loads(metadata["regions"])["blocks.1.w"] == {
+        "offset": [3, 5], "shape": [13, 2], "full_shape": [16, 16]}
+    assert "blocks.0.proj.weight" not in json.loads(metadata["regions"])
+    plan = post(server, "/v1/plan", {**MIXED, "select": select}).json()
+    entry = next(t for t in plan["tensors"] if t["name"] == "blocks.1.w")
+    assert (entry["shape"], entry["offset"], entry["full_shape"]) == ([13, 2], [3, 5], [16, 16])
+    assert plan["file_bytes"] == len(response.content)
+    report = post(server, "/v1/report", {**MIXED, "select": select}).json()
+    assert report["file_sha256"] == hashlib.sha256(response.content).hexdigest()
+    assert response.headers["etag"] != post(server, "/v1/init", {
+        **MIXED, "select": [{**select[0], "offset": [5, 0]}, *select[1:]]}).headers["etag"]

@@ -163,3 +163,29 @@ def test_server_token_comes_from_the_environment(monkeypatch):
     assert given.token == "flag"
     monkeypatch.delenv("WEIGHTINIT_TOKEN")
     assert build_parser().parse_args(["init", "s.json", "-o", "f"]).token is None
+
+
+def test_select_option_takes_names_and_regions(made, tmp_path):
+    spec, model, _ = made
+    whole = safetensors.numpy.load_file(str(model))
+    part = tmp_path / "part.safetensors"
+    result = run("init", str(spec), "-o", str(part), "-q",
+                 "--select", "lm_head.weight@34,0:33,32", "--select", "fc1.bias")
+    assert result.returncode == 0, result.stderr
+    tensors = safetensors.numpy.load_file(str(part))
+    assert set(tensors) == {"lm_head.weight", "fc1.bias"}
+    assert tensors["lm_head.weight"].tobytes() == whole["lm_head.weight"][34:67].tobytes()
+    assert tensors["fc1.bias"].tobytes() == whole["fc1.bias"].tobytes()
+    assert run("verify", str(spec), str(part)).returncode == 1  # the spec's file is whole
+    plan = json.loads(run("plan", str(spec), "--select", "conv.weight@0,1,0,0:8,1,3,3").stdout)
+    assert plan["tensors"][0]["offset"] == [0, 1, 0, 0]
+    assert plan["tensors"][0]["full_shape"] == [8, 2, 3, 3]
+
+
+def test_a_bad_region_names_its_field(made):
+    spec, _, _ = made
+    result = run("plan", str(spec), "--select", "fc1.weight@0,60:1,8")
+    assert result.returncode == 2
+    assert "select.0.shape.1" in result.stderr and "runs past" in result.stderr
+    result = run("plan", str(spec), "--select", "fc1.weight@0,60")
+    assert result.returncode == 2 and "NAME@OFFSET:SHAPE" in result.stderr

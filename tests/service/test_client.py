@@ -175,6 +175,27 @@ def test_parallel_fetch_keeps_select_and_shard(server: RunningServer, tmp_path: 
         tmp_path / "parallel.safetensors")
 
 
+def test_regions_in_parallel_equal_one_fetch_and_the_slices(server: RunningServer,
+                                                            tmp_path: Path) -> None:
+    regions = {**SPEC, "select": [
+        {"name": "fc1.weight", "offset": [43, 0], "shape": [43, 64]},   # torch.chunk, 3 ways
+        {"name": "emb.weight", "offset": [0, 16], "shape": [100, 16]},  # a column shard
+        {"name": "conv.weight", "offset": [15, 2, 0, 1], "shape": [1, 1, 3, 2]},
+        "bn.num_batches_tracked", {"name": "head.bias", "offset": [9], "shape": [1]}]}
+    with Client(server.url) as single, Client(server.url, parallel=3) as parallel:
+        single.init(regions, tmp_path / "single.safetensors")
+        parallel.init(regions, tmp_path / "parallel.safetensors")
+        arrays = parallel.init(regions)
+        whole = single.init(SPEC)
+    assert sha256_of(tmp_path / "single.safetensors") == sha256_of(
+        tmp_path / "parallel.safetensors")
+    assert np.array_equal(arrays["fc1.weight"], whole["fc1.weight"][43:86])
+    assert np.array_equal(arrays["emb.weight"], whole["emb.weight"][:, 16:])
+    assert np.array_equal(arrays["conv.weight"], whole["conv.weight"][15:, 2:3, :, 1:])
+    assert np.array_equal(arrays["head.bias"], whole["head.bias"][9:])
+    assert arrays["bn.num_batches_tracked"] == whole["bn.num_batches_tracked"]
+
+
 def test_errors_carry_status_code_and_field(server: RunningServer) -> None:
     bad = {"seed": 1, "layers": [{"type": "linear", "name": "fc", "in_features": 0,
                                   "out_features": 3}]}
