@@ -7,7 +7,7 @@ Keras weight paths (``conv1/kernel``, ``bn1/moving_variance``) and Keras' own de
 (glorot_uniform kernels, zero biases), with Keras' truncated ``he_normal`` for conv2, as
 the model declares it (so ``--from-model``, which sends the model itself, agrees).
 The model is a Sequential named ``cnn`` built with ``keras.Input``, so its paths read
-``cnn/conv1/kernel``: ``assign_into`` matches them either way.
+``cnn/conv1/kernel``: ``load_weights`` matches them either way.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras  # imported after KERAS_BACKEND is chosen
 import numpy as np
 from common import fetch_weights, load_spec, parse_args
-from weightinit.service.keras_helpers import assign_into, spec_from_model
+
+from weightinit.keras import load_weights, spec_from_model
 
 
 def build_model() -> keras.Model:
@@ -41,11 +42,11 @@ def main() -> None:
     # The spec file, or the model itself: the server reads its layers and initializers.
     spec = spec_from_model(model, seed=1234) if args.from_model else load_spec("keras_cnn")
     weights = fetch_weights(args, spec)
-    matched = assign_into(model, weights)  # strict: every weight, every tensor
+    load_weights(model, weights)  # strict: every weight, every tensor
     logits = model.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0)
     kernel = model.get_layer("conv2").kernel.numpy()
     # Keras he_normal: truncated at 2 std, std sqrt(2 / fan_in), fan_in = 3 * 3 * 32.
-    print(f"keras_cnn: assigned {len(matched)} weights, logits {logits.shape}, conv2 std "
+    print(f"keras_cnn: assigned {len(model.weights)} weights, logits {logits.shape}, conv2 std "
           f"{kernel.std():.4f} (expected {(2 / 288) ** 0.5:.4f})")
 
 

@@ -19,7 +19,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras  # imported after KERAS_BACKEND is chosen
 import numpy as np
 from common import fetch_weights, load_spec, parse_args
-from weightinit.service.keras_helpers import assign_into, spec_from_model
+
+from weightinit.keras import load_weights, spec_from_model
 
 
 def build_model() -> keras.Model:
@@ -40,11 +41,11 @@ def main() -> None:
     # The spec file, or the model itself: the server reads its layers and initializers.
     spec = spec_from_model(model, seed=1234) if args.from_model else load_spec("keras_lstm")
     weights = fetch_weights(args, spec)
-    matched = assign_into(model, weights)
+    load_weights(model, weights)  # strict: every weight, every tensor
     scores = model.predict(np.zeros((2, 20), np.int32), verbose=0)
     bias = model.get_layer("encoder").forward_layer.cell.bias.numpy()
     forget = bias[48:96]
-    print(f"keras_lstm: assigned {len(matched)} weights, scores {scores.shape}, forget-gate "
+    print(f"keras_lstm: assigned {len(model.weights)} weights, scores {scores.shape}, forget-gate "
           f"bias all one: {bool((forget == 1).all())}")
 
 

@@ -1,9 +1,9 @@
-"""Keras 3 helpers, mirroring the torch ones: a spec from a model, weights assigned back.
+"""Keras 3 helpers, with the torch adapter's verbs: a spec from a model, weights loaded.
 
-    from weightinit.service.keras_helpers import spec_from_model, assign_into
+    from weightinit.keras import load_weights, spec_from_model
 
     spec = spec_from_model(model, seed=1234)   # {"keras_model": model.to_json(), ...}
-    assign_into(model, client.init(spec))      # every weight, nothing extra
+    load_weights(model, client.init(spec))     # every weight, nothing extra
 
 Tensors from a ``keras_model`` request are named by the weight paths of the model rebuilt
 from its JSON (``dense/kernel``). The same model built in Python may carry extra leading
@@ -17,11 +17,17 @@ one), and every match must be one to one. keras is imported only by the caller.
 from __future__ import annotations
 
 import json
-import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from weightinit.service.weights_source import (
+    LoadResult,
+    WeightsSource,
+    incompatible_message,
+    source_path,
+)
 
 
 def spec_from_model(model: Any, seed: int, *, dtype: str | None = None) -> dict[str, Any]:
@@ -88,29 +94,58 @@ def _as_numpy(value: Any) -> np.ndarray:
     return array.astype(np.float32) if array.dtype.name == "bfloat16" else array
 
 
-def assign_into(model: Any, tensors: Mapping[str, Any] | str | os.PathLike[str], *,
-                strict: bool = True) -> dict[str, str]:
-    """Assign weights (a dict of arrays, or a safetensors file) to ``model.weights`` by
-    path, with or without the model-name prefix. ``strict``: every weight gets a tensor
-    and every tensor is used, else ``ValueError`` naming what is left. Returns the
-    matching used ({variable path: tensor name})."""
-    if isinstance(tensors, str | os.PathLike):
-        import ml_dtypes  # noqa: F401  (registers bfloat16 with numpy for the loader)
-        from safetensors.numpy import load_file
+def _numpy_arrays(source: WeightsSource) -> Mapping[str, Any]:
+    path = source_path(source)
+    if path is None:
+        assert isinstance(source, Mapping)
+        return source
+    import ml_dtypes  # noqa: F401  (registers bfloat16 with numpy for the loader)
+    from safetensors.numpy import load_file
 
-        tensors = load_file(os.fspath(tensors))
+    return load_file(path)
+
+
+def _assign(model: Any, source: WeightsSource, strict: bool
+            ) -> tuple[dict[str, str], LoadResult]:
+    """Match, check (before assigning anything), assign; the matching and what is left."""
+    tensors = _numpy_arrays(source)
     variables = {variable.path: variable for variable in model.weights}
     matches, unmatched, unused = match_paths(list(variables), list(tensors), model.name)
+    result = LoadResult(unmatched, unused)
     if strict and (unmatched or unused):
-        raise ValueError(
-            f"weights without a tensor: {unmatched[:10]}; tensors without a weight: "
-            f"{unused[:10]}" + (" (and more)" if max(len(unmatched), len(unused)) > 10 else "")
-        )
+        raise ValueError(f"load_weights into {model.name}: {incompatible_message(result)}")
+    values = {}
     for path, name in matches.items():
-        variable = variables[path]
         value = _as_numpy(tensors[name])
-        if tuple(value.shape) != tuple(variable.shape):
+        if tuple(value.shape) != tuple(variables[path].shape):
             raise ValueError(f"{path}: tensor {name} has shape {tuple(value.shape)}, the "
-                             f"weight {tuple(variable.shape)}")
-        variable.assign(value)
-    return matches
+                             f"weight {tuple(variables[path].shape)}")
+        values[path] = value
+    for path, value in values.items():
+        variables[path].assign(value)
+    return matches, result
+
+
+def load_weights(model: Any, source: WeightsSource, *, strict: bool = True) -> LoadResult:
+    """Assign weights to ``model.weights`` by path, with or without the model-name prefix.
+
+    Args:
+        model: a built Keras 3 model.
+        source: a safetensors path, a mapping of name -> array, or what ``Client.init``
+            returned.
+        strict: every weight must get a tensor and every tensor a weight, else
+            ``ValueError`` naming them, before anything is assigned.
+
+    Returns:
+        ``LoadResult(missing_keys, unexpected_keys)``: weight paths without a tensor,
+        tensor names without a weight.
+    """
+    return _assign(model, source, strict)[1]
+
+
+def assign_into(model: Any, tensors: WeightsSource, *, strict: bool = True) -> dict[str, str]:
+    """Deprecated name of ``load_weights`` (the verb every adapter shares); returns the
+    matching used ({variable path: tensor name}). Removed in the next release."""
+    warnings.warn("assign_into is deprecated: use load_weights", DeprecationWarning,
+                  stacklevel=2)
+    return _assign(model, tensors, strict)[0]

@@ -1,8 +1,18 @@
-"""Keras 3 adapter: a spec from a Keras model, and weights assigned into one.
+"""Keras 3 adapter: a spec from a Keras model, and weights loaded into one.
 
-Needs the ``[keras]`` extra. See ``docs/client.md``.
+    spec = spec_from_model(model, seed=1234)
+    result = load_weights(model, client.init(spec))  # LoadResult(missing, unexpected)
+
+Needs the ``[keras]`` extra. See ``docs/client.md``. ``assign_into`` is the deprecated
+name of ``load_weights``.
 """
 
-from weightinit.service.keras_helpers import assign_into, match_paths, spec_from_model
+from weightinit.service.keras_helpers import (
+    assign_into,
+    load_weights,
+    match_paths,
+    spec_from_model,
+)
+from weightinit.service.weights_source import LoadResult
 
-__all__ = ["assign_into", "match_paths", "spec_from_model"]
+__all__ = ["LoadResult", "assign_into", "load_weights", "match_paths", "spec_from_model"]

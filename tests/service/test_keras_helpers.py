@@ -1,4 +1,4 @@
-"""``assign_into``: keras-convention tensors assigned to Keras 3 models, whether their
+"""``load_weights``: keras-convention tensors assigned to Keras 3 models, whether their
 paths carry the model's name (built in Python) or not (rebuilt from JSON)."""
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import ml_dtypes  # noqa: E402,F401  (bfloat16 for safetensors.numpy)
 import numpy as np  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 from weightinit.core import Spec, build_plan, write_file  # noqa: E402
-from weightinit.service.keras_helpers import assign_into, match_paths, spec_from_model  # noqa: E402
+from weightinit.service.keras_helpers import match_paths  # noqa: E402
+
+from weightinit.keras import LoadResult, assign_into, load_weights, spec_from_model  # noqa: E402
 
 SPEC: dict[str, Any] = {
     "seed": 5,
@@ -49,9 +51,8 @@ def test_python_built_model_with_its_name_in_the_paths_loads(tmp_path: Path) -> 
     model = build_cnn()
     assert model.weights[0].path == "seq/conv/kernel"  # the prefix this is about
     arrays = arrays_for(SPEC, tmp_path)
-    matched = assign_into(model, arrays)
-    assert matched["seq/conv/kernel"] == "conv/kernel"
-    assert len(matched) == len(arrays) == len(model.weights)
+    assert load_weights(model, arrays) == LoadResult([], [])
+    assert len(arrays) == len(model.weights)
     np.testing.assert_array_equal(model.get_layer("bn").moving_variance.numpy(),
                                   arrays["bn/moving_variance"])
 
@@ -60,7 +61,7 @@ def test_the_same_model_rebuilt_from_json_loads(tmp_path: Path) -> None:
     rebuilt = keras.models.model_from_json(build_cnn().to_json())
     assert rebuilt.weights[0].path == "conv/kernel"
     arrays = arrays_for(SPEC, tmp_path)
-    assign_into(rebuilt, arrays)
+    load_weights(rebuilt, arrays)
     np.testing.assert_array_equal(rebuilt.get_layer("conv").kernel.numpy(),
                                   arrays["conv/kernel"])
 
@@ -77,8 +78,7 @@ def test_wrapper_and_nested_model_names_in_paths_are_matched(tmp_path: Path) -> 
         {"type": "linear", "name": "out", "in_features": 6, "out_features": 2}]}
     arrays = arrays_for(spec, tmp_path)
     for candidate in (model, keras.models.model_from_json(model.to_json())):
-        matched = assign_into(candidate, arrays)
-        assert len(matched) == len(arrays)
+        assert load_weights(candidate, arrays) == ([], [])
         kernel = next(v for v in candidate.weights
                       if v.path.endswith("forward_bi/lstm_cell/kernel"))
         np.testing.assert_array_equal(kernel.numpy(),
@@ -88,24 +88,30 @@ def test_wrapper_and_nested_model_names_in_paths_are_matched(tmp_path: Path) -> 
 def test_missing_and_extra_tensors_are_named(tmp_path: Path) -> None:
     arrays = arrays_for(SPEC, tmp_path)
     arrays["stray/kernel"] = arrays.pop("dense/bias")
+    model = build_cnn()
+    before = model.get_layer("conv").kernel.numpy().copy()
     with pytest.raises(ValueError) as caught:
-        assign_into(build_cnn(), arrays)
+        load_weights(model, arrays)
     assert "seq/dense/bias" in str(caught.value) and "stray/kernel" in str(caught.value)
-    assert len(assign_into(build_cnn(), arrays, strict=False)) == len(arrays) - 1
+    np.testing.assert_array_equal(model.get_layer("conv").kernel.numpy(), before)
+    result = load_weights(model, arrays, strict=False)
+    assert result == LoadResult(["seq/dense/bias"], ["stray/kernel"])
+    np.testing.assert_array_equal(model.get_layer("conv").kernel.numpy(),
+                                  arrays["conv/kernel"])
 
 
 def test_wrong_shape_is_named(tmp_path: Path) -> None:
     arrays = arrays_for(SPEC, tmp_path)
     arrays["dense/kernel"] = np.zeros((3, 16), np.float32)
     with pytest.raises(ValueError, match="seq/dense/kernel"):
-        assign_into(build_cnn(), arrays)
+        load_weights(build_cnn(), arrays)
 
 
 def test_bfloat16_tensors_are_assigned_exactly(tmp_path: Path) -> None:
     arrays = arrays_for({**SPEC, "dtype": "bfloat16"}, tmp_path)
     assert arrays["conv/kernel"].dtype.name == "bfloat16"
     model = build_cnn()
-    assign_into(model, tmp_path / "weights.safetensors")  # a file works too
+    load_weights(model, tmp_path / "weights.safetensors")  # a file works too
     np.testing.assert_array_equal(model.get_layer("conv").kernel.numpy(),
                                   arrays["conv/kernel"].astype(np.float32))
 
@@ -123,3 +129,20 @@ def test_spec_from_model_carries_the_models_json() -> None:
     spec = spec_from_model(model, seed=9, dtype="bfloat16")
     assert spec["convention"] == "keras" and spec["seed"] == 9
     assert spec["keras_model"]["config"]["name"] == "seq"
+
+
+def test_a_clients_file_record_loads(tmp_path: Path) -> None:
+    arrays = arrays_for(SPEC, tmp_path)
+    path = tmp_path / "weights.safetensors"
+    model = build_cnn()
+    record = {"path": str(path), "bytes": path.stat().st_size, "file_sha256": "ab"}
+    assert load_weights(model, record) == ([], [])
+    np.testing.assert_array_equal(model.get_layer("dense").kernel.numpy(),
+                                  arrays["dense/kernel"])
+
+
+def test_assign_into_is_a_deprecated_alias(tmp_path: Path) -> None:
+    arrays = arrays_for(SPEC, tmp_path)
+    with pytest.warns(DeprecationWarning, match="load_weights"):
+        matched = assign_into(build_cnn(), arrays)
+    assert matched["seq/conv/kernel"] == "conv/kernel" and len(matched) == len(arrays)
