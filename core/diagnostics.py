@@ -147,11 +147,16 @@ def measured_series(
     rng = np.random.default_rng(probe_seed)
     x = rng.standard_normal((batch, links[0].in_channels))
     identity = np.arange(batch)
-    matrices, perms, pre_activations, forward, output = [], [], [], [], []
+    # Kept per layer for the backward pass: the activation's derivative at the layer's
+    # pre-activations (float32: a statistic, not weights), not the pre-activations.
+    matrices, perms, derivatives, forward, output = [], [], [], [], []
+    y = x
     with np.errstate(all="ignore"):  # an exploding init overflows to inf: that is the finding
         for index, link in enumerate(links):
             if index:
-                x = HIDDEN[activations[index - 1]].function(pre_activations[-1])
+                hidden = HIDDEN[activations[index - 1]]
+                derivatives.append(hidden.derivative(y).astype(np.float32))
+                x = hidden.function(y)
                 output.append(_mean_square(x))
             matrix = link.matrix(tensors[link.weight])
             groups, out_g, in_g, receptive = matrix.shape
@@ -165,16 +170,16 @@ def measured_series(
                 y = y + np.asarray(tensors[link.bias], dtype=np.float64)
             matrices.append(matrix)
             perms.append(perm)
-            pre_activations.append(y)
+            del patches, x
             forward.append(_mean_square(y))
-        output.append(_mean_square(HIDDEN[_hidden(activations[-1])].function(
-            pre_activations[-1])))
+        output.append(_mean_square(HIDDEN[_hidden(activations[-1])].function(y)))
+        del y
         backward = [0.0] * len(links)
         grad = rng.standard_normal((batch, links[-1].out_channels))
         for index in reversed(range(len(links))):
             link, matrix = links[index], matrices[index]
             if index < len(links) - 1:
-                grad = grad * HIDDEN[activations[index]].derivative(pre_activations[index])
+                grad = grad * derivatives.pop()
             groups, out_g, _ = matrix.shape
             grouped = grad.reshape(batch, groups, out_g).transpose(1, 0, 2)
             patch_grad = np.matmul(grouped, matrix).transpose(1, 0, 2)

@@ -122,7 +122,7 @@ class _Weights:
 
 def _second_moment(variance: float, mean: float) -> float:
     """``E[w^2] = Var[w] + E[w]^2``, what a weight contributes to the signal's scale."""
-    return variance + mean**2
+    return variance + mean * mean  # a float product overflows to inf; ** would raise
 
 
 def _units(item: _Weights, convention: str, groups: int) -> tuple[int, int, int]:

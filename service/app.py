@@ -10,17 +10,20 @@ and plan cache), so tests run apps with their own limits side by side;
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from weightinit.core import ChunkStream, Plan, catalogue
 from weightinit.core.writer import package_version
-from weightinit.service import diagnose
+from weightinit.service import diagnose, strict_json
+from weightinit.service.apidocs import install_api_docs
 from weightinit.service.auth import Authenticator, Principal, require_token
 from weightinit.service.capacity import Capacity
 from weightinit.service.errors import client_closed_response, install_handlers
+from weightinit.service.media_type import require_json
 from weightinit.service.metrics import PROMETHEUS_CONTENT_TYPE, Metrics
 from weightinit.service.middleware import ServiceMiddleware
 from weightinit.service.models import (
@@ -32,6 +35,7 @@ from weightinit.service.models import (
 )
 from weightinit.service.openapi import install_openapi
 from weightinit.service.planning import Planner
+from weightinit.service.protocol import SEND_WATCH
 from weightinit.service.settings import Settings
 from weightinit.service.streaming import (
     SafetensorsResponse,
@@ -52,8 +56,15 @@ _ERRORS = {
 }
 _STREAM_ERRORS = {
     **_ERRORS,
+    429: {"model": ErrorResponse, "description": "this token's streams are at its limit; "
+          "see Retry-After"},
     503: {"model": ErrorResponse, "description": "at capacity or draining; see Retry-After"},
 }
+# Every response header a browser script may want to read across origins.
+EXPOSED_HEADERS = ["etag", "x-request-id", "retry-after", "content-length", "content-type",
+                   "vary", "www-authenticate", "x-weightinit-spec-sha256",
+                   "x-weightinit-parameters", "x-weightinit-tensors"]
+_QVALUE = re.compile(r"^(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)$")
 
 
 @dataclass
@@ -74,31 +85,42 @@ def services(request: Request) -> Services:
 
 def _json(document: object, status: int = 200, headers: dict[str, str] | None = None
           ) -> Response:
-    return Response(json.dumps(document, ensure_ascii=False).encode(), status, headers,
-                    media_type=JSON)
+    return Response(strict_json.dumps(document), status, headers, media_type=JSON)
+
+
+def _quality(params: list[str]) -> float:
+    """The ``q`` of a media range (RFC 9110 12.4.2; the name case-insensitive); a
+    malformed qvalue counts as a refusal."""
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            value = value.strip()
+            return float(value) if _QVALUE.match(value) else 0.0
+    return 1.0
 
 
 def wants_multipart(accept: str | None) -> bool:
-    """True when the client accepts ``multipart/mixed`` (and does not refuse it, q=0)."""
+    """True when the client accepts ``multipart/mixed`` with a non-zero quality."""
     for media_range in (accept or "").split(","):
         media_type, *params = (part.strip() for part in media_range.split(";"))
         if media_type.lower() == "multipart/mixed":
-            return not any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000")
-                           for p in params)
+            return _quality(params) > 0
     return False
 
 
-def _start_stream(svc: Services, plan: Plan, principal: str | None, endpoint: str, *,
+def _start_stream(request: Request, plan: Plan, principal: str | None, endpoint: str, *,
                   observed: bool) -> StreamRun:
-    """A capacity slot (or the 503) and the chunk stream of one generation; an observed
-    one also yields the statistics and hashes of a report."""
+    """A capacity slot (or the 503/429) and the chunk stream of one generation; an
+    observed one also yields the statistics and hashes of a report."""
+    svc = services(request)
     slot = svc.capacity.acquire(principal)
     stream = ChunkStream(plan, with_stats=observed, chunk_bytes=svc.settings.chunk_bytes,
                          window=svc.settings.stream_window)
-    return StreamRun(stream, slot, svc.metrics, endpoint)
+    send_watch = request.scope.get("extensions", {}).get(SEND_WATCH)
+    return StreamRun(stream, slot, svc.metrics, endpoint, send_watch)
 
 
-v1 = APIRouter(prefix="/v1", tags=["weights"])
+v1 = APIRouter(prefix="/v1", tags=["weights"], dependencies=[Depends(require_json)])
 
 
 @v1.post("/plan", summary="The plan: every tensor, resolved, nothing generated",
@@ -139,8 +161,19 @@ async def post_init(request: Request, principal: Principal) -> Response:
     }
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    run = _start_stream(svc, prepared.plan, principal, "init", observed=multipart)
-    return SafetensorsResponse(prepared.plan, prepared.header, run, headers, multipart)
+    report = None
+    if multipart and request.scope.get("http_version") == "1.0":
+        # HTTP/1.0 has no chunked encoding: generate the report first, so the response
+        # has a Content-Length, then the same bytes again (deterministic) as part 1.
+        run = _start_stream(request, prepared.plan, principal, "report", observed=True)
+        document = await report_while_connected(prepared.plan, prepared.header, run,
+                                                request.receive)
+        if document is None:
+            return client_closed_response()
+        report = strict_json.dumps(document)
+    run = _start_stream(request, prepared.plan, principal, "init",
+                        observed=multipart and report is None)
+    return SafetensorsResponse(prepared.plan, prepared.header, run, headers, multipart, report)
 
 
 @v1.post("/report", summary="Generate without sending the file: the plan plus observations",
@@ -148,7 +181,7 @@ async def post_init(request: Request, principal: Principal) -> Response:
 async def post_report(request: Request, principal: Principal) -> Response:
     svc = services(request)
     prepared = await svc.planner.prepare(await request.body())
-    run = _start_stream(svc, prepared.plan, principal, "report", observed=True)
+    run = _start_stream(request, prepared.plan, principal, "report", observed=True)
     document = await report_while_connected(prepared.plan, prepared.header, run, request.receive)
     if document is None:
         return client_closed_response()
@@ -199,6 +232,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="weightinit",
         version=package_version(),
         summary="Deterministic model-weight initialization, streamed as safetensors.",
+        docs_url=None,
+        redoc_url=None,
         description=(
             "POST a model spec and a seed; get the same bytes on any machine. "
             "Errors are `{\"error\": {\"code\", \"message\", \"details\": [{\"loc\", "
@@ -214,6 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalogue_json=json.dumps(catalogue()).encode(),
     )
     install_handlers(app)
+    install_api_docs(app)
     app.include_router(v1)
     app.include_router(ops)
     app.include_router(diagnose.router)
@@ -224,11 +260,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
             allow_headers=["authorization", "content-type", "accept", "if-none-match",
                            "x-request-id"],
-            expose_headers=["etag", "x-request-id", "retry-after", "content-length",
-                            "x-weightinit-spec-sha256"],
+            expose_headers=EXPOSED_HEADERS,
         )
     app.add_middleware(ServiceMiddleware, metrics=metrics, capacity=capacity,
-                       max_body_bytes=settings.max_body_bytes)
+                       max_body_bytes=settings.max_body_bytes,
+                       allowed_hosts=settings.allowed_host_list())
     return app
 
 

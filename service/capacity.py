@@ -2,9 +2,10 @@
 
 A stream (``/v1/init``, ``/v1/report``) takes a slot before its response starts and gives
 it back when its last byte is sent or it is abandoned. Over ``max_concurrent_streams``
-(per worker process) or ``max_streams_per_token``, or once draining, a new stream gets
-503 with ``Retry-After``: the client retries elsewhere or later, and the streams in
-flight keep their share of the CPU. Everything here runs on the event loop thread (the
+(per worker process), or once draining, a new stream gets 503 with ``Retry-After``: the
+client retries elsewhere or later, and the streams in flight keep their share of the
+CPU. Over ``max_streams_per_token`` it gets 429 with ``Retry-After``: that client is
+over its own share, the server is not full. Everything here runs on the event loop thread (the
 signal handler too), so plain counters need no lock.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from weightinit.service.errors import unavailable
+from weightinit.service.errors import ApiError, unavailable
 from weightinit.service.metrics import Metrics
 
 
@@ -47,7 +48,7 @@ class Capacity:
         self.drain_deadline: float | None = None
 
     def acquire(self, principal: str | None) -> StreamSlot:
-        """A slot for a new stream, or the 503 ``ApiError`` saying why not."""
+        """A slot for a new stream, or the 503/429 ``ApiError`` saying why not."""
         if self.draining:
             self.metrics.streams_rejected.labels("draining").inc()
             raise unavailable("draining", "the server is shutting down; retry on another "
@@ -58,8 +59,9 @@ class Capacity:
                               f"limit is {self.max_streams}", self.retry_after_s)
         if principal is not None and self._per_principal[principal] >= self.max_per_token:
             self.metrics.streams_rejected.labels("token_limit").inc()
-            raise unavailable("token_at_capacity", f"this token already has "
-                              f"{self.max_per_token} streams in flight", self.retry_after_s)
+            raise ApiError(429, "token_at_capacity", f"this token already has "
+                           f"{self.max_per_token} streams in flight, its limit",
+                           headers={"Retry-After": str(self.retry_after_s)})
         self.in_flight += 1
         if principal is not None:
             self._per_principal[principal] += 1

@@ -1,9 +1,12 @@
 """``POST /v1/diagnose`` (signal propagation, variance table, histograms) and the ``/ui`` page.
 
 The diagnostics materialise the whole model in memory (float64), unlike ``/v1/init``
-which streams in bounded chunks, so a diagnose request is capped at
-``DIAGNOSE_MAX_PARAMETERS`` and takes a stream slot while it runs. It looks at the whole
-model: a spec's ``select`` and ``shard`` are ignored.
+which streams in bounded chunks, and push a batch of probes through it, so a diagnose
+request is bounded before anything is generated (413, settings ``diagnose_*``): its
+parameters and tensors, the probe's activation memory (``batch`` times the widest
+layer's inputs plus every layer's outputs) and its work (``batch`` times the
+parameters). It takes a stream slot while it runs, and looks at the whole model: a
+spec's ``select`` and ``shard`` are ignored.
 
 ``/ui`` is a static page (``service/static/``: HTML, JavaScript and hand-written SVG
 charts, nothing from a CDN, so it works air-gapped) that calls ``/v1/plan``,
@@ -14,22 +17,24 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
-from weightinit.core import Limits, Spec, SpecError, build_plan
+from weightinit.core import LimitError, Limits, Plan, Spec, SpecError, build_plan
 from weightinit.core.diagnostics import ACTIVATIONS, DEFAULT_BATCH, diagnose
+from weightinit.core.propagation import NotSequential, links_from_plan
+from weightinit.service import strict_json
 from weightinit.service.auth import Principal
 from weightinit.service.errors import ApiError, invalid_request
+from weightinit.service.media_type import require_json
 from weightinit.service.models import ErrorResponse
+from weightinit.service.representable import check_representable
+from weightinit.service.settings import Settings
 
-DIAGNOSE_MAX_PARAMETERS = 4_000_000  # ~32 MiB as float64, plus the probe's activations
-DIAGNOSE_MAX_TENSORS = 4096
 MAX_HISTOGRAMS = 64  # without ``tensor``: the first tensors in file order
 STATIC = Path(__file__).parent / "static"
 ASSETS = {
@@ -73,27 +78,62 @@ def _request_schema() -> dict[str, Any]:
     return schema
 
 
-def _limits(request: Request) -> Limits:
-    """The server's limits, with the diagnose caps on tensors and parameters."""
-    limits = request.app.state.services.settings.limits()
-    return dataclasses.replace(
-        limits,
-        max_tensors=min(limits.max_tensors, DIAGNOSE_MAX_TENSORS),
-        max_parameters=min(limits.max_parameters, DIAGNOSE_MAX_PARAMETERS),
-    )
+@dataclasses.dataclass(frozen=True)
+class DiagnoseLimits:
+    """The planning limits with the diagnose caps, and the probe's bounds."""
+
+    plan: Limits
+    max_activation_elements: int
+    max_work: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DiagnoseLimits:
+        limits = settings.limits()
+        return cls(
+            dataclasses.replace(
+                limits,
+                max_tensors=min(limits.max_tensors, settings.diagnose_max_tensors),
+                max_parameters=min(limits.max_parameters, settings.diagnose_max_parameters),
+            ),
+            settings.diagnose_max_activation_elements,
+            settings.diagnose_max_work,
+        )
 
 
-def run_diagnose(raw: bytes, limits: Limits) -> dict[str, Any]:
-    """Validate, plan (whole model), generate and diagnose: the response document."""
+def check_probe_cost(plan: Plan, batch: int, limits: DiagnoseLimits) -> None:
+    """Refuse (413 at ``batch``) a probe whose activations or work exceed the limits."""
+    work = batch * plan.total_parameters
+    if work > limits.max_work:
+        raise LimitError(("batch",), f"batch {batch} x {plan.total_parameters} parameters = "
+                         f"{work} multiply-adds, over the limit {limits.max_work}: use a smaller "
+                         "batch or model")
+    try:
+        links = links_from_plan(plan)
+    except NotSequential:
+        return  # no probe runs
+    widest = max(link.in_channels * link.receptive for link in links)
+    outputs = sum(link.out_channels for link in links)
+    elements = batch * (widest + outputs)
+    if elements > limits.max_activation_elements:
+        raise LimitError(("batch",), f"batch {batch} x ({widest} inputs of the widest layer + "
+                         f"{outputs} outputs of all layers) = {elements} activations, over the "
+                         f"limit {limits.max_activation_elements}: use a smaller batch or "
+                         "narrower layers")
+
+
+def run_diagnose(raw: bytes, limits: DiagnoseLimits) -> dict[str, Any]:
+    """Validate, plan (whole model), bound, generate and diagnose: the response document."""
     try:
         body = DiagnoseRequest.model_validate_json(raw)
     except ValidationError as error:
         raise invalid_request(error.errors(include_input=False, include_url=False), raw) from None
     spec = body.spec.model_copy(update={"select": None, "shard": None})
     try:
-        plan = build_plan(spec, limits)
+        plan = build_plan(spec, limits.plan)
+        check_representable(plan)
     except SpecError as error:  # its loc is inside the spec, which sits under "spec" here
         raise type(error)(("spec", *error.loc), error.msg) from None
+    check_probe_cost(plan, body.batch, limits)
     if body.tensor is not None:
         names = [body.tensor]
     else:
@@ -112,26 +152,27 @@ router = APIRouter()
     tags=["weights"],
     summary="Signal propagation through depth, expected vs observed variance, histograms",
     response_class=Response,
+    dependencies=[Depends(require_json)],
     responses={
         200: {"description": "per-tensor variance table, `propagation` (forward and backward "
               "variance per layer, analytic and measured, and `flags`), `histograms`"},
         401: {"model": ErrorResponse}, 413: {"model": ErrorResponse},
-        422: {"model": ErrorResponse}, 503: {"model": ErrorResponse},
+        415: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+        429: {"model": ErrorResponse}, 503: {"model": ErrorResponse},
     },
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": _request_schema()}}}},
 )
 async def post_diagnose(request: Request, principal: Principal) -> Response:
     raw = await request.body()
-    limits = _limits(request)
+    limits = DiagnoseLimits.from_settings(request.app.state.services.settings)
     slot = request.app.state.services.capacity.acquire(principal)
     try:
         loop = asyncio.get_running_loop()
         document = await loop.run_in_executor(None, run_diagnose, raw, limits)
     finally:
         slot.release()
-    return Response(json.dumps(document, ensure_ascii=False).encode(),
-                    media_type="application/json")
+    return Response(strict_json.dumps(document), media_type="application/json")
 
 
 def _static(name: str, media_type: str) -> Response:

@@ -70,8 +70,14 @@ class Metrics:
             "weightinit_streams_aborted", "Streams stopped before the end (client gone, error)",
             ["endpoint"], registry=registry,
         )
+        self.streams_stalled = Counter(
+            "weightinit_streams_stalled",
+            "Aborted streams whose client took no bytes for WEIGHTINIT_SEND_TIMEOUT_S "
+            "(also counted as aborted)", ["endpoint"], registry=registry,
+        )
         self.streams_rejected = Counter(
-            "weightinit_streams_rejected", "Streams refused with 503 (capacity or draining)",
+            "weightinit_streams_rejected",
+            "Streams refused: 503 (capacity, draining) or 429 (token_limit)",
             ["reason"], registry=registry,
         )
 

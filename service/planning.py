@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 from weightinit.core import LimitError, Limits, Plan, Spec, build_plan, header_bytes, plan_document
+from weightinit.service import strict_json
 from weightinit.service.errors import invalid_request
+from weightinit.service.representable import check_representable
 from weightinit.service.streaming import request_etag
 
 # Prepared requests kept: ~80 tracked objects per tensor, so ~160 000 objects at most, a
@@ -64,8 +65,7 @@ class Prepared:
     @property
     def plan_json(self) -> bytes:
         if self._plan_json is None:
-            document = plan_document(self.plan)
-            self._plan_json = json.dumps(document, ensure_ascii=False).encode()
+            self._plan_json = strict_json.dumps(plan_document(self.plan))
         return self._plan_json
 
     @property
@@ -91,7 +91,9 @@ def prepare(raw: bytes, limits: Limits, file: bool = True, plan_json: bool = Fal
         spec = Spec.model_validate_json(raw)
     except ValidationError as error:
         raise invalid_request(error.errors(include_input=False, include_url=False), raw) from None
-    return Prepared(spec, build_plan(spec, limits)).complete(file, plan_json)
+    plan = build_plan(spec, limits)
+    check_representable(plan)
+    return Prepared(spec, plan).complete(file, plan_json)
 
 
 class Planner:

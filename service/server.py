@@ -22,16 +22,16 @@ import signal
 import socket
 import sys
 from types import FrameType
-from unittest import mock
 
 import uvicorn
 from pydantic import ValidationError
-from uvicorn.config import LOGGING_CONFIG
+from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
 from uvicorn.supervisors import multiprocess
 from weightinit.core import ChunkStream, Spec, build_plan
 from weightinit.service.app import create_app
 from weightinit.service.capacity import Capacity
-from weightinit.service.settings import Settings
+from weightinit.service.protocol import ConnectionLimits, ServiceConfig
+from weightinit.service.settings import Settings, TokenSourceError
 
 APP_FACTORY = "weightinit.service.app:create_app_from_env"
 logger = logging.getLogger("weightinit.server")
@@ -50,8 +50,11 @@ class DrainingServer(uvicorn.Server):
         if self.capacity is None:  # a worker process: its own app, from the environment
             settings = Settings()
             app = create_app(settings)
+            log_auth_state(settings)
             warm_up()
             self.config.app, self.config.factory = app, False
+            if isinstance(self.config, ServiceConfig):  # limits as this worker reads them
+                self.config.connection_limits = connection_limits(settings)
             self.capacity = app.state.services.capacity
             self.drain_timeout_s = settings.drain_timeout_s
         super().run(sockets)
@@ -106,9 +109,32 @@ def _log_config(level: str) -> dict:
     return config
 
 
-def _config(settings: Settings, app: object, workers: int) -> uvicorn.Config:
-    return uvicorn.Config(
+def log_auth_state(settings: Settings) -> None:
+    """Say at start whether authentication is on, and with how many tokens (never which)."""
+    count = len(settings.tokens())
+    if count:
+        logger.info("authentication on: %d bearer token(s)", count)
+    else:
+        logger.warning("authentication off: no bearer token configured "
+                       "(WEIGHTINIT_API_TOKENS, WEIGHTINIT_API_TOKENS_FILE)")
+
+
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        idle_timeout_s=settings.idle_timeout_s,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        send_timeout_s=settings.send_timeout_s,
+    )
+
+
+def server_config(settings: Settings, app: object, workers: int = 1) -> ServiceConfig:
+    """The uvicorn configuration of the service: address, logging, shutdown and the
+    guarded protocol with the settings' connection limits."""
+    return ServiceConfig(
         app,
+        connection_limits=connection_limits(settings),
         factory=isinstance(app, str),
         host=settings.host,
         port=settings.port,
@@ -125,24 +151,74 @@ def _config(settings: Settings, app: object, workers: int) -> uvicorn.Config:
     )
 
 
-class _WorkerProcess(multiprocess.Process):
+class WorkerProcess(multiprocess.Process):
     """uvicorn's worker process, running a ``DrainingServer`` instead of a plain one.
 
     The server is built cheaply here (the supervisor's health-check thread reads it);
     the app and the kernel warm-up come in ``DrainingServer.run``.
     """
 
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        self.draining_server: DrainingServer | None = None  # made in the worker, on use
+        super().__init__(config, sockets)
+
     @property
     def server(self) -> uvicorn.Server:
-        if self._server is None:
-            self._server = DrainingServer(self.config)
-        return self._server
+        if self.draining_server is None:
+            self.draining_server = DrainingServer(self.config)
+        return self.draining_server
+
+
+class Supervisor(multiprocess.Multiprocess):
+    """uvicorn's supervisor, starting (and replacing) ``WorkerProcess`` workers."""
+
+    def new_process(self) -> WorkerProcess:
+        process = WorkerProcess(self.config, self.sockets)
+        process.start()
+        return process
+
+    def init_processes(self) -> None:
+        self.processes.extend(self.new_process() for _ in range(self.processes_num))
+
+    def keep_subprocess_alive(self) -> None:
+        """Replace a worker that died or hangs (uvicorn's rule, with our process class)."""
+        if self.should_exit.is_set():
+            return
+        for index, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                logger.error("worker %s failed to start: stopping", process.pid)
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            logger.info("worker %s died: starting another", process.pid)
+            self.processes[index] = self.new_process()
+
+    def restart_all(self) -> None:
+        """SIGHUP: replace every worker, one at a time."""
+        for index, old in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new = self.new_process()
+            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new.kill()
+                new.join()
+                return
+            old.terminate()
+            old.join()
+            self.processes[index] = new
 
 
 def _setting_errors(error: Exception) -> list[str]:
     if isinstance(error, ValidationError):
         return [f"invalid setting WEIGHTINIT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
                 for e in error.errors()]
+    if isinstance(error, TokenSourceError):
+        return [f"{error}: refusing to start with authentication silently off"]
     return [f"cannot read the token file: {error}"]
 
 
@@ -153,14 +229,15 @@ def serve(host: str | None = None, port: int | None = None, workers: int | None 
     try:
         settings = Settings(**overrides)
         settings.tokens()  # a missing token file is a startup error, not a 500 later
-    except (ValidationError, OSError) as error:
+    except (ValidationError, OSError, TokenSourceError) as error:
         for line in _setting_errors(error):
             print(f"weightinit serve: {line}", file=sys.stderr)
         return 2
     if settings.workers == 1:
         app = create_app(settings)
+        config = server_config(settings, app, 1)  # configures logging
+        log_auth_state(settings)
         warm_up()
-        config = _config(settings, app, 1)
         server = DrainingServer(config, app.state.services.capacity, settings.drain_timeout_s)
         server.run()
         return 0 if server.started else 1
@@ -168,9 +245,7 @@ def serve(host: str | None = None, port: int | None = None, workers: int | None 
     # worker count is the supervisor's business, not the workers').
     os.environ.update({f"WEIGHTINIT_{k.upper()}": str(v) for k, v in overrides.items()
                        if k != "workers"})
-    config = _config(settings, APP_FACTORY, settings.workers)
+    config = server_config(settings, APP_FACTORY, settings.workers)
     sock: socket.socket = config.bind_socket()
-    # uvicorn's supervisor builds its worker processes from this module-level name.
-    with mock.patch.object(multiprocess, "Process", _WorkerProcess):
-        multiprocess.Multiprocess(config, sockets=[sock]).run()
+    Supervisor(config, sockets=[sock]).run()
     return 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import secrets
 import time
@@ -31,8 +30,10 @@ from weightinit.core import ChunkStream, Observer, Plan, Spec, file_size, report
 from weightinit.core.generate import Chunk
 from weightinit.core.spec import canonical_json
 from weightinit.core.writer import package_version
+from weightinit.service import strict_json
 from weightinit.service.capacity import StreamSlot
 from weightinit.service.metrics import Metrics
+from weightinit.service.protocol import SendWatch
 
 # Chunks smaller than this are hashed on the event loop (a thread hop costs more); larger
 # ones on the hashing pool, overlapped with sending (sha256 runs at ~1 GB/s per core).
@@ -90,8 +91,10 @@ class StreamRun:
 
     def __init__(
         self, stream: ChunkStream, slot: StreamSlot, metrics: Metrics, endpoint: str,
+        send_watch: SendWatch | None = None,
     ) -> None:
         self.stream = stream
+        self.send_watch = send_watch
         self.slot = slot
         self.metrics = metrics
         self.endpoint = endpoint
@@ -145,6 +148,8 @@ class StreamRun:
             metrics.streams_completed.labels(self.endpoint).inc()
         else:
             metrics.streams_aborted.labels(self.endpoint).inc()
+            if self.send_watch is not None and self.send_watch.timed_out:
+                metrics.streams_stalled.labels(self.endpoint).inc()
         metrics.generation_seconds.labels(self.endpoint).observe(
             time.perf_counter() - self._started
         )
@@ -155,21 +160,25 @@ class SafetensorsResponse(Response):
 
     def __init__(
         self, plan: Plan, header: bytes, run: StreamRun, headers: dict[str, str],
-        multipart: bool = False,
+        multipart: bool = False, report: bytes | None = None,
     ) -> None:
         self.plan = plan
         self.header = header
         self.run = run
+        self.report = report  # multipart with a report made beforehand: Content-Length
         self.status_code = 200
         self.background = None
         self.boundary = secrets.token_hex(16) if multipart else None
         size = file_size(plan, header)
+        self.file_size = size
         if self.boundary is None:
             self.media_type = "application/octet-stream"
             headers = {**headers, "content-length": str(size)}
         else:
             self.media_type = f"multipart/mixed; boundary={self.boundary}"
-            self.file_size = size
+            if report is not None:
+                length = len(self._part_preamble()) + size + len(self._report_part(report))
+                headers = {**headers, "content-length": str(length)}
         self.init_headers(headers)
 
     def _part_preamble(self) -> bytes:
@@ -179,13 +188,17 @@ class SafetensorsResponse(Response):
             f'Content-Disposition: attachment; filename="model.safetensors"\r\n\r\n'
         ).encode()
 
-    def _report_part(self) -> bytes:
-        assert self.run.observer is not None  # multipart streams are always observed
-        report = json.dumps(report_document(self.plan, self.run.observer))
+    def _report_part(self, report: bytes) -> bytes:
         return (
-            f"\r\n--{self.boundary}\r\nContent-Type: application/json\r\n\r\n{report}"
-            f"\r\n--{self.boundary}--\r\n"
-        ).encode()
+            f"\r\n--{self.boundary}\r\nContent-Type: application/json\r\n\r\n".encode()
+            + report + f"\r\n--{self.boundary}--\r\n".encode()
+        )
+
+    def _observed_report(self) -> bytes:
+        if self.report is not None:
+            return self.report
+        assert self.run.observer is not None  # multipart streams are observed
+        return strict_json.dumps(report_document(self.plan, self.run.observer))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         run = self.run
@@ -215,7 +228,7 @@ class SafetensorsResponse(Response):
             if run.disconnected:
                 return
             if self.boundary is not None:
-                small.append(self._report_part())
+                small.append(self._report_part(self._observed_report()))
             await _send_body(send, b"".join(small), more_body=False)
             run.completed = True
         finally:

@@ -9,12 +9,14 @@ these check the same through the process that runs in production, with its log.
 from __future__ import annotations
 
 import hmac
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from e2e_helpers import RunningServer, start_server, wait_for
+from e2e_helpers import RunningServer, free_port, start_server, wait_for, weightinit_command
 from fault_helpers import BIG, SMALL, abort, open_stream
 from weightinit.service.auth import Authenticator
 
@@ -35,6 +37,9 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningS
     log = directory / "server.log"
     server = start_server(log_path=log, api_tokens_file=str(secret), log_level="info",
                           max_streams_per_token="1", cors_origins=ORIGIN)
+    # Said once at start: authentication is on, and with how many tokens (never which).
+    wait_for(lambda: "authentication on: 2 bearer token(s)" in log.read_text(), timeout_s=60,
+             what="the start-up line saying authentication is on")
     try:
         yield server, log
     finally:
@@ -71,7 +76,7 @@ def test_tokens_from_the_file_are_accepted_and_health_and_metrics_stay_open(
         assert httpx.get(server.base_url + path, timeout=60).status_code == 200, path
 
 
-def test_a_token_at_its_stream_limit_gets_503_and_others_are_served(
+def test_a_token_at_its_stream_limit_gets_429_and_others_are_served(
     guarded: tuple[RunningServer, Path],
 ) -> None:
     server, _ = guarded
@@ -80,7 +85,8 @@ def test_a_token_at_its_stream_limit_gets_503_and_others_are_served(
         assert held.status == 200
         refused = httpx.post(server.base_url + "/v1/init", json=SMALL,
                              headers=bearer(TOKENS[0]), timeout=60)
-        assert refused.status_code == 503
+        # 429: this client is over its share; 503 is kept for the whole server full.
+        assert refused.status_code == 429
         assert refused.json()["error"]["code"] == "token_at_capacity"
         assert int(refused.headers["retry-after"]) > 0
         other = httpx.post(server.base_url + "/v1/init", json=SMALL, headers=bearer(TOKENS[1]),
@@ -101,6 +107,14 @@ def test_cors_answers_the_configured_origin_only(guarded: tuple[RunningServer, P
     other = httpx.options(guarded_server.base_url + "/v1/init", timeout=60,
                           headers={**preflight, "origin": "https://evil.example"})
     assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+    # A script on the allowed origin can read every header the service adds.
+    answer = httpx.post(guarded_server.base_url + "/v1/init", json=SMALL, timeout=60,
+                        headers={**bearer(TOKENS[0]), "origin": ORIGIN})
+    exposed = {h.strip() for h in answer.headers["access-control-expose-headers"].split(",")}
+    custom = {name for name in answer.headers
+              if name.startswith("x-weightinit-") or name in ("etag", "x-request-id")}
+    assert custom <= exposed, custom - exposed
+    assert {"retry-after", "www-authenticate", "content-length"} <= exposed
     # The default server (no WEIGHTINIT_CORS_ORIGINS) sends no CORS header at all.
     default = httpx.post(server.base_url + "/v1/plan", json=SMALL, timeout=60,
                          headers={"origin": ORIGIN})
@@ -154,3 +168,34 @@ def test_tokens_are_compared_with_hmac_compare_digest_against_every_token(
     with pytest.raises(Exception, match="invalid bearer token"):
         auth.principal(f"Bearer {WRONG}")
     assert len(calls) == len(TOKENS)
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "  \n , ,\n"])
+def test_an_empty_token_file_refuses_to_start(tmp_path: Path, content: str) -> None:
+    """A configured token source without a token is an operator's mistake: starting with
+    authentication off would publish the service. One clear line, exit code 2."""
+    secret = tmp_path / "tokens"
+    secret.write_text(content)
+    env = {**os.environ, "WEIGHTINIT_API_TOKENS_FILE": str(secret)}
+    result = subprocess.run([*weightinit_command(), "serve", "--port", str(free_port())],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "holds no token" in lines[0] and str(secret) in lines[0]
+
+
+def test_inline_tokens_that_are_only_separators_refuse_to_start() -> None:
+    env = {**os.environ, "WEIGHTINIT_API_TOKENS": " , ,"}
+    result = subprocess.run([*weightinit_command(), "serve", "--port", str(free_port())],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "WEIGHTINIT_API_TOKENS" in result.stderr
+
+
+def test_a_server_without_tokens_says_authentication_is_off(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    server = start_server(log_path=log, log_level="info")
+    try:
+        wait_for(lambda: "authentication off" in log.read_text(), timeout_s=60,
+                 what="the start-up line saying authentication is off")
+    finally:
+        server.stop()

@@ -132,5 +132,5 @@ def test_bad_input_gets_its_status_and_names_the_field(
 
 
 def test_the_good_spec_of_the_table_is_accepted(server: RunningServer) -> None:
-    assert httpx.post(server.base_url + "/v1/init", content=json.dumps(GOOD),
-                      timeout=60).status_code == 200
+    assert httpx.post(server.base_url + "/v1/init", content=json.dumps(GOOD), timeout=60,
+                      headers={"content-type": "application/json"}).status_code == 200

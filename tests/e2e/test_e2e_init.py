@@ -56,7 +56,8 @@ def torch_model() -> nn.Sequential:
 
 def post(server: RunningServer, path: str, spec: dict, **headers: str):
     with server.client() as client:
-        response = client.post(path, content=json.dumps(spec).encode(), headers=headers)
+        response = client.post(path, content=json.dumps(spec).encode(),
+                               headers={"content-type": "application/json", **headers})
     return response
 
 

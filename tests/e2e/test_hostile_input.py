@@ -127,7 +127,8 @@ def test_the_largest_tensor_count_allowed_costs_bounded_memory(server: RunningSe
     reset_peak_rss(pid)
     raw = _spec([_repeat(50_000, [{"type": "linear", "name": "l", "in_features": 2,
                                    "out_features": 2}])])  # 100 000 tensors: the limit
-    response = httpx.post(server.base_url + path, content=raw, timeout=300)
+    response = httpx.post(server.base_url + path, content=raw, timeout=300,
+                          headers={"content-type": "application/json"})
     assert response.status_code == 200
     peak = proc_status(pid)["VmHWM"]
     print(f"figures: 100 000 tensors via {path}: peak RSS +{(peak - baseline) / MIB:.0f} MiB")

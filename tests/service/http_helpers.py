@@ -36,8 +36,10 @@ def body(spec: dict[str, Any]) -> bytes:
 
 
 def client(**settings: Any) -> TestClient:
-    """A TestClient on a fresh app (its own metrics, capacity and cache)."""
-    return TestClient(create_app(Settings(**settings)))
+    """A TestClient on a fresh app (its own metrics, capacity and cache), sending
+    ``Content-Type: application/json`` unless a request says otherwise."""
+    return TestClient(create_app(Settings(**settings)),
+                      headers={"content-type": "application/json"})
 
 
 def error_of(response: Any) -> dict[str, Any]:

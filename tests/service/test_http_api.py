@@ -119,7 +119,9 @@ def test_openapi_describes_the_spec_and_real_examples() -> None:
         "content"]
     docs = APP.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
-    assert "content-security-policy" not in docs.headers
+    # Its own assets only, no inline script (tests/e2e/test_e2e_protocol.py loads them).
+    assert "script-src 'self';" in docs.headers["content-security-policy"]
+    assert "https://" not in docs.text and "<script>" not in docs.text
 
 
 def test_health_and_readiness_then_drain_refuses_new_streams() -> None:

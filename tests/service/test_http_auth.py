@@ -58,12 +58,12 @@ def test_metrics_can_require_the_token() -> None:
     assert app.get("/metrics", headers=bearer("beta-secret-token")).status_code == 200
 
 
-def test_per_token_stream_limit_is_503_for_that_token_only() -> None:
+def test_per_token_stream_limit_is_429_for_that_token_only() -> None:
     app = client(api_tokens=TOKENS, max_streams_per_token=1)
     held = app.app.state.services.capacity.acquire("token-0")  # alpha has a stream going
     try:
         refused = app.post("/v1/init", content=body(MLP), headers=bearer("alpha-secret-token"))
-        assert refused.status_code == 503
+        assert refused.status_code == 429
         assert error_of(refused)["code"] == "token_at_capacity"
         assert int(refused.headers["retry-after"]) > 0
         other = app.post("/v1/init", content=body(MLP), headers=bearer("beta-secret-token"))

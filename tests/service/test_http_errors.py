@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from fastapi.testclient import TestClient
 from http_helpers import MLP, body, client, error_of, mlp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -98,8 +100,21 @@ def test_nesting_over_the_depth_limit_is_422_at_the_deepest_layers() -> None:
     assert loc[:2] == ["layers", 0] and loc[-1] == "layers"
 
 
-def test_any_content_type_is_parsed_as_json() -> None:
-    response = APP.post("/v1/plan", content=body(MLP), headers={"content-type": "text/plain"})
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", "application/jsonx"])
+def test_post_bodies_must_say_application_json(content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    for path in ("/v1/plan", "/v1/init", "/v1/report", "/v1/diagnose"):
+        response = TestClient(APP.app).post(path, content=body(MLP), headers=headers)
+        assert response.status_code == 415, path
+        error = error_of(response)
+        assert error["code"] == "unsupported_media_type"
+        assert "Content-Type: application/json" in error["message"]
+
+
+def test_application_json_with_parameters_is_json() -> None:
+    response = APP.post("/v1/plan", content=body(MLP),
+                        headers={"content-type": "Application/JSON; charset=utf-8"})
     assert response.status_code == 200
 
 

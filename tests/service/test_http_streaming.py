@@ -19,7 +19,8 @@ TOTAL_CHUNKS = 4096 * 4096 * 4 // CHUNK_BYTES
 def scope_for(path: str) -> dict:
     return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
             "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
-            "query_string": b"", "root_path": "", "headers": [],
+            "query_string": b"", "root_path": "",
+            "headers": [(b"content-type", b"application/json")],
             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
 
 
