@@ -3,7 +3,8 @@
 A statistic of degenerate data (the variance of values near the largest float64, a
 histogram of a zero-width distribution) can be non-finite; Python's ``json`` would
 write ``Infinity``, which ``JSON.parse`` and strict parsers reject. ``dumps`` writes
-such a number as ``null`` and says where in the document's ``warnings`` list.
+such a number as ``null`` and says where in the document's ``warnings`` list (as a
+JSON pointer, RFC 6901: tensor names contain dots).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _replace_non_finite(value: Any, path: tuple[str | int, ...], found: list[str
     if isinstance(value, float):
         if math.isfinite(value):
             return value
-        found.append(".".join(map(str, path)) or "(document)")
+        found.append("".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path))
         return None
     if isinstance(value, dict):
         return {key: _replace_non_finite(item, (*path, key), found)

@@ -22,7 +22,8 @@ SMALL = {"seed": 1, "layers": [{"type": "linear", "name": "fc", "in_features": 4
 
 def start_stream(port: int) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    connection.request("POST", "/v1/init", body=json.dumps(STREAM).encode())
+    connection.request("POST", "/v1/init", body=json.dumps(STREAM).encode(),
+                       headers={"Content-Type": "application/json"})
     response = connection.getresponse()
     assert response.status == 200
     return connection, response
