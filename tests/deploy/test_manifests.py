@@ -161,6 +161,20 @@ def test_api_tokens_come_from_an_optional_secret(rendered) -> None:
     assert "value" not in env["WEIGHTINIT_API_TOKENS"]
 
 
+def test_allowed_hosts_are_on_and_name_the_service(rendered) -> None:
+    """DNS rebinding: the deployment answers only Host names of its Service."""
+    _, by_kind = rendered
+    env = _env(_container(by_kind))
+    hosts = env["WEIGHTINIT_ALLOWED_HOSTS"]["value"].split(",")
+    service = by_kind["Service"]["metadata"]["name"]
+    assert service in hosts and f"{service}.$(POD_NAMESPACE).svc" in hosts
+    names = list(env)
+    assert names.index("POD_NAMESPACE") < names.index("WEIGHTINIT_ALLOWED_HOSTS")
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert "localhost" in compose["services"]["weightinit"]["environment"][
+        "WEIGHTINIT_ALLOWED_HOSTS"].split(",")
+
+
 def test_grace_period_covers_prestop_and_drain(rendered) -> None:
     _, by_kind = rendered
     pod = by_kind["Deployment"]["spec"]["template"]["spec"]
