@@ -163,6 +163,19 @@ def expand(spec: Spec, limits: Limits, warnings: list[str] | None = None) -> lis
     return plans
 
 
+def initializer_warnings(plans: list[TensorPlan]) -> list[str]:
+    """What the frameworks would warn about these tensors' initializers: each message once,
+    with the first tensor it concerns and how many more."""
+    by_message: dict[str, list[str]] = {}
+    for plan in plans:
+        for note in plan.init.warnings:
+            by_message.setdefault(note, []).append(plan.name)
+    return [
+        f"{names[0]}{f' (and {len(names) - 1} more)' if len(names) > 1 else ''}: {note}"
+        for note, names in by_message.items()
+    ]
+
+
 def _check_names(plans: list[TensorPlan], limits: Limits) -> None:
     """Tensor names must be unique, not the header's reserved key, and not too long."""
     seen: dict[str, TensorPlan] = {}
@@ -271,6 +284,7 @@ def build_plan(spec: Spec, limits: Limits | None = None) -> Plan:
         )
     warnings: list[str] = []
     selected = _select(expand(spec, limits, warnings), spec.select, spec.shard)
+    warnings.extend(initializer_warnings([plan for plan, _ in selected]))
     # Widest dtype first (stable, so spec order within a dtype): every tensor then starts
     # at a multiple of its element size, as the official safetensors writer arranges.
     ordered = sorted(selected, key=lambda chosen: -ITEMSIZE[chosen[0].dtype])

@@ -12,11 +12,13 @@ names and ``catalogue()`` are all derived from those classes.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Annotated, Any, Union
 
 from pydantic import BeforeValidator, Field
 from weightinit.core.initializers import base, keras_family, plain, structured, torch_family
 from weightinit.core.initializers.base import (
+    FanError,
     InitContext,
     Initializer,
     ResolvedInit,
@@ -46,6 +48,7 @@ from weightinit.core.initializers.plain import (
     RandomNormal,
     RandomUniform,
     TruncatedNormal,
+    TruncNormal,
     Uniform,
     Zeros,
 )
@@ -58,6 +61,7 @@ from weightinit.core.initializers.torch_family import (
     XavierUniform,
     calculate_gain,
 )
+from weightinit.core.samplers import ConstantSampler
 
 _FAMILIES = (plain, keras_family, torch_family, structured)
 
@@ -116,8 +120,8 @@ def from_keras_config(obj: dict[str, Any]) -> dict[str, Any]:
         config.pop(axes, None)
     name = KERAS_CLASSES[class_name]
     if name == "truncated_normal":  # Keras: stddev, cut at mean +- 2 stddev, default 0.05
-        mean = float(config.pop("mean", 0.0))
-        std = float(config.pop("stddev", 0.05))
+        mean = config.pop("mean", 0.0)
+        std = config.pop("stddev", 0.05)  # validated (no booleans) by the model
         return {"name": name, "mean": mean, "std": std, **config}
     return {"name": name, **config}
 
@@ -142,18 +146,42 @@ InitializerParams = Annotated[
 """An initializer in a spec: a name, ``{"name": ..., params}`` or a Keras config."""
 
 
+# torch's initializers that warn "Initializing zero-element tensors is a no-op".
+_WARN_ON_EMPTY = frozenset({"kaiming_uniform", "kaiming_normal", "torch_default"})
+
+
+def resolve_empty(params: Initializer, resolved: ResolvedInit | None) -> ResolvedInit:
+    """A zero-element tensor: nothing to draw, so fans that are missing or zero do not
+    matter (torch computes them and draws nothing); torch's no-op warning is kept."""
+    if resolved is None:
+        resolved = ResolvedInit(params.model_dump(), ConstantSampler(0.0), 0.0, 0.0)
+    if params.name in _WARN_ON_EMPTY:
+        note = "Initializing zero-element tensors is a no-op (torch's warning)"
+        resolved = replace(resolved, warnings=(*resolved.warnings, note))
+    return resolved
+
+
 def resolve(params: Initializer, ctx: InitContext) -> ResolvedInit:
     """Bind validated initializer parameters to a tensor (raises ``ResolveError``)."""
+    empty = math.prod(ctx.shape) == 0
     try:
         resolved = params.resolve(ctx)
+    except (FanError, ZeroDivisionError) as error:
+        # Fans, means and variances of no elements at all (an eye of 0 x n) only matter
+        # when there are elements to draw.
+        if empty:
+            return resolve_empty(params, None)
+        if isinstance(error, FanError):
+            raise
+        raise ResolveError(f"{params.name}: {error}") from None
     except ResolveError:
         raise
-    except (ValueError, OverflowError, ZeroDivisionError) as error:
+    except (ValueError, OverflowError) as error:
         # Finite parameters whose derived numbers overflow (e.g. high - low): bad input.
         raise ResolveError(f"{params.name}: {error}") from None
     if not (math.isfinite(resolved.expected_mean) and math.isfinite(resolved.expected_variance)):
         raise ResolveError(f"{params.name}: parameters too large, the variance overflows")
-    return resolved
+    return resolve_empty(params, resolved) if empty else resolved
 
 
 def catalogue() -> list[dict[str, Any]]:
@@ -180,7 +208,8 @@ __all__ = [
     "Identity", "InitContext", "Initializer", "InitializerParams", "KaimingNormal",
     "KaimingUniform", "LecunNormal", "LecunUniform", "Normal", "Ones", "Orthogonal",
     "RandomNormal", "RandomUniform", "ResolveError", "ResolvedInit", "Sparse", "TorchDefault",
-    "TruncatedNormal", "Uniform", "VarianceScaling", "XavierNormal", "XavierUniform", "Zeros",
+    "TruncNormal", "TruncatedNormal", "Uniform", "VarianceScaling", "XavierNormal",
+    "XavierUniform", "Zeros",
     "calculate_gain", "catalogue", "constant_init", "from_keras_config", "normal_init",
     "resolve", "truncated_normal_init", "uniform_init", "variance_scaling",
 ]

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
+from pydantic_core import PydanticCustomError
 from weightinit.core.fans import Convention, Fans
 from weightinit.core.samplers import Sampler
 
@@ -28,6 +29,26 @@ class ResolveError(ValueError):
         super().__init__(msg)
         self.msg = msg
         self.field = field
+
+
+class FanError(ResolveError):
+    """The initializer reads a fan the tensor does not have (or one of zero). Harmless on a
+    zero-element tensor, where nothing is drawn (``weightinit.core.initializers.resolve``)."""
+
+
+def _not_a_boolean(value: Any) -> Any:
+    # Pydantic reads a JSON true as the float 1.0; torch refuses ``negative_slope=True``
+    # and so do we: no initializer parameter is a boolean.
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "bool_not_number", "a number is needed here, not the boolean {value}",
+            {"value": "true" if value else "false"},
+        )
+    return value
+
+
+Real = Annotated[float, BeforeValidator(_not_a_boolean)]
+"""A float parameter: an integer or a float in JSON, never a boolean."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,7 @@ class ResolvedInit:
     expected_mean: float
     expected_variance: float
     derived: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # what the framework would warn about, for the plan
 
 
 class Initializer(BaseModel):
@@ -97,12 +119,12 @@ def fan(ctx: InitContext, mode: str) -> float:
     reads = {"fan_in": (fan_in,), "fan_out": (fan_out,)}.get(mode, (fan_in, fan_out))
     if None in reads:
         wanted, give = ("fans", "fan_in/fan_out") if len(reads) == 2 else (mode, mode)
-        raise ResolveError(
+        raise FanError(
             f"mode {mode!r} needs {wanted}, and a tensor of shape {list(ctx.shape)} has none "
             f"under the torch convention (it needs at least 2 dimensions); give {give}",
         )
     if any(f <= 0 for f in reads):
-        raise ResolveError(f"fans must be positive, got fan_in={fan_in}, fan_out={fan_out}")
+        raise FanError(f"fans must be positive, got fan_in={fan_in}, fan_out={fan_out}")
     if mode == "fan_in":
         return float(fan_in)
     if mode == "fan_out":

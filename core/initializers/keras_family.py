@@ -9,7 +9,7 @@ import math
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
-from weightinit.core.initializers.base import InitContext, Initializer, ResolvedInit, fan
+from weightinit.core.initializers.base import InitContext, Initializer, Real, ResolvedInit, fan
 from weightinit.core.initializers.distributions import (
     TRUNCATION_CORRECTION,
     normal_init,
@@ -39,7 +39,7 @@ def variance_scaling(
 
 class VarianceScaling(Initializer):
     name: Literal["variance_scaling"] = "variance_scaling"
-    scale: float = Field(1.0, gt=0)
+    scale: Real = Field(1.0, gt=0)
     mode: Mode = "fan_in"
     distribution: Distribution = "truncated_normal"
     formula = (

@@ -10,6 +10,7 @@ from pydantic import Field, StrictInt
 from weightinit.core.initializers.base import (
     InitContext,
     Initializer,
+    Real,
     ResolvedInit,
     ResolveError,
 )
@@ -37,7 +38,7 @@ class Orthogonal(Initializer):
 
 
 class _Eye(Initializer):
-    gain: float = 1.0
+    gain: Real = 1.0
     formula = "gain * eye(rows, cols)"
 
     def resolve(self, ctx: InitContext) -> ResolvedInit:
@@ -81,8 +82,8 @@ class Dirac(Initializer):
 
 class Sparse(Initializer):
     name: Literal["sparse"] = "sparse"
-    sparsity: float = Field(ge=0, le=1)
-    std: float = Field(0.01, ge=0)
+    sparsity: Real = Field(ge=0, le=1)
+    std: Real = Field(0.01, ge=0)
     formula = "N(0, std^2), ceil(sparsity * rows) rows zeroed per column"
     origin = "torch"
 

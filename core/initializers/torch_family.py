@@ -5,17 +5,19 @@ here are plain, untruncated, as in torch."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from pydantic import Field
 from weightinit.core.initializers.base import (
     InitContext,
     Initializer,
+    Real,
     ResolvedInit,
     ResolveError,
     fan,
 )
-from weightinit.core.initializers.distributions import normal_init, uniform_init
+from weightinit.core.initializers.distributions import constant_init, normal_init, uniform_init
 
 LINEAR_NONLINEARITIES = (
     "linear", "sigmoid", "conv1d", "conv2d", "conv3d",
@@ -25,7 +27,7 @@ Nonlinearity = Literal[
     "linear", "sigmoid", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
     "conv_transpose2d", "conv_transpose3d", "tanh", "relu", "leaky_relu", "selu",
 ]
-Gain = Annotated[float, Field(gt=0, description="multiplier of the standard deviation")]
+Gain = Annotated[Real, Field(gt=0, description="multiplier of the standard deviation")]
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
@@ -71,7 +73,7 @@ class _Kaiming(Initializer):
     std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
 
     name: str  # each subclass narrows it to its own literal (first in dumps and schemas)
-    a: float = Field(0.0, description="negative slope, used when nonlinearity is leaky_relu")
+    a: Real = Field(0.0, description="negative slope, used when nonlinearity is leaky_relu")
     mode: Literal["fan_in", "fan_out"] = "fan_in"
     nonlinearity: Nonlinearity = "leaky_relu"
     origin = "torch"
@@ -111,6 +113,9 @@ class TorchDefault(Initializer):
     origin = "torch"
 
     def resolve(self, ctx: InitContext) -> ResolvedInit:
+        if ctx.fans.fan_in == 0:  # nn.Linear(0, n)'s bias: torch's bound 0, so zeros
+            zero = constant_init(self.model_dump(), 0.0)
+            return replace(zero, derived={"bound": 0.0, "fan": 0.0})
         fan_in = fan(ctx, "fan_in")
         bound = 1.0 / math.sqrt(fan_in)
         return uniform_init(self.model_dump(), -bound, bound, bound=bound, fan=fan_in)

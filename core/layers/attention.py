@@ -30,6 +30,7 @@ from weightinit.core.fans import Fans
 from weightinit.core.layers.base import (
     IGNORED,
     Expansion,
+    Extent,
     InitField,
     LayerBase,
     Size,
@@ -53,8 +54,8 @@ class MultiheadAttention(LayerBase):
     num_heads: Size
     bias: bool = True
     add_bias_kv: bool = False
-    kdim: Size | None = Field(None, description="key features (default embed_dim)")
-    vdim: Size | None = Field(None, description="value features (default embed_dim)")
+    kdim: Extent | None = Field(None, description="key features (default embed_dim)")
+    vdim: Extent | None = Field(None, description="value features (default embed_dim)")
     key_dim: Size | None = Field(
         None, description="keras only: size of each head for query and key (embed_dim/heads)"
     )
@@ -99,7 +100,8 @@ class MultiheadAttention(LayerBase):
 
     def torch_tensors(self, ctx: Expansion) -> list[TensorPlan]:
         embed = self.embed_dim
-        kdim, vdim = self.kdim or embed, self.vdim or embed
+        kdim = embed if self.kdim is None else self.kdim  # 0 is a size (torch: not None)
+        vdim = embed if self.vdim is None else self.vdim
         plans = []
         if kdim == embed and vdim == embed:
             plans.append(ctx.tensor(
@@ -143,8 +145,8 @@ class MultiheadAttention(LayerBase):
         value_dim = self.value_dim or key_dim
         projections = (
             ("query", embed, key_dim),
-            ("key", self.kdim or embed, key_dim),
-            ("value", self.vdim or embed, value_dim),
+            ("key", embed if self.kdim is None else self.kdim, key_dim),
+            ("value", embed if self.vdim is None else self.vdim, value_dim),
         )
         plans = []
         for name, width, head_size in projections:

@@ -25,10 +25,12 @@ from weightinit.core.initializers import (
 )
 
 Size = Annotated[StrictInt, Field(ge=1, description="a positive integer size")]
+# A size torch accepts as 0 (nn.Linear(0, n), a (0, d) embedding): an empty tensor.
+Extent = Annotated[StrictInt, Field(ge=0, description="a size; 0 makes an empty tensor")]
 Count = Annotated[StrictInt, Field(ge=0)]
 # A shape's sizes: at most 8, and validation stops at the first bad one, so a hostile
 # list of 100 000 items costs one error, not 100 000 (fail_fast).
-Dims = Annotated[list[Size], Field(max_length=8, fail_fast=True)]
+Dims = Annotated[list[Extent], Field(max_length=8, fail_fast=True)]
 LayerName = Annotated[
     str,
     Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_\-.:/]+$",

@@ -16,6 +16,7 @@ from weightinit.core.layers.base import (
     IGNORED,
     Dims,
     Expansion,
+    Extent,
     InitField,
     LayerBase,
     Size,
@@ -54,8 +55,8 @@ class Linear(LayerBase):
     """A fully connected layer (torch ``nn.Linear``, Keras ``Dense``)."""
 
     type: Literal["linear"] = "linear"
-    in_features: Size
-    out_features: Size
+    in_features: Extent
+    out_features: Extent
     bias: bool = True
     weight_init: InitField = None
     bias_init: InitField = None
@@ -69,9 +70,9 @@ class Conv(LayerBase):
     """A convolution (torch ``nn.ConvNd``/``ConvTransposeNd``, Keras ``ConvND``)."""
 
     type: Literal["conv1d", "conv2d", "conv3d"]
-    in_channels: Size
-    out_channels: Size
-    kernel_size: Size | Dims
+    in_channels: Extent
+    out_channels: Extent
+    kernel_size: Extent | Dims
     groups: Size = 1
     bias: bool = True
     transposed: bool = False

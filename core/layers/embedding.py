@@ -15,10 +15,10 @@ from pydantic import Field, StrictInt
 from weightinit.core.layers.base import (
     IGNORED,
     Expansion,
+    Extent,
     InitField,
     LayerBase,
     Override,
-    Size,
     TensorPlan,
     check,
 )
@@ -36,8 +36,8 @@ class Embedding(LayerBase):
     """
 
     type: Literal["embedding"] = "embedding"
-    num_embeddings: Size
-    embedding_dim: Size
+    num_embeddings: Extent
+    embedding_dim: Extent
     padding_idx: StrictInt | None = Field(
         None, description="row set to zero after the initializer; negative counts from the end"
     )

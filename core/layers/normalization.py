@@ -26,6 +26,7 @@ from weightinit.core.layers.base import (
     IGNORED,
     Dims,
     Expansion,
+    Extent,
     InitField,
     LayerBase,
     Size,
@@ -72,7 +73,7 @@ class LayerNorm(LayerBase):
     ``normalized_shape`` (Keras: ``axis`` the last ``len(normalized_shape)`` axes)."""
 
     type: Literal["layer_norm"] = "layer_norm"
-    normalized_shape: Size | Dims
+    normalized_shape: Extent | Dims
     elementwise_affine: bool = True
     bias: bool = Field(True, description="with a shift (torch bias, Keras center)")
     eps: Any = IGNORED
@@ -89,7 +90,7 @@ class RMSNorm(LayerBase):
     """torch ``nn.RMSNorm`` (``weight``) / Keras ``RMSNormalization`` (``scale``)."""
 
     type: Literal["rms_norm"] = "rms_norm"
-    normalized_shape: Size | Dims
+    normalized_shape: Extent | Dims
     elementwise_affine: bool = True
     eps: Any = IGNORED
     weight_init: InitField = None
@@ -104,7 +105,7 @@ class GroupNorm(LayerBase):
 
     type: Literal["group_norm"] = "group_norm"
     num_groups: Size
-    num_channels: Size
+    num_channels: Extent
     affine: bool = True
     eps: Any = IGNORED
     weight_init: InitField = None
@@ -126,7 +127,7 @@ class BatchNorm(LayerBase):
     Keras ``BatchNormalization``, with the running statistics as tensors."""
 
     type: Literal["batch_norm"] = "batch_norm"
-    num_features: Size
+    num_features: Extent
     affine: bool = True
     track_running_stats: bool = True
     eps: Any = IGNORED

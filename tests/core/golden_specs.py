@@ -110,6 +110,21 @@ INT64 = {
     "layers": [{"type": "batch_norm", "name": "bn", "num_features": 6}],
 }
 
+# torch's trunc_normal_ (added after the first release of v1: its own spec, so the specs
+# above keep their digests), with bf16 for the ViT case std 0.02, and an empty tensor.
+TRUNC_NORMAL = {
+    "seed": 13,
+    "convention": "torch",
+    "layers": [
+        _t("trunc_normal_default", [33, 31], "trunc_normal"),
+        _t("trunc_normal_absolute", [257],
+           {"name": "trunc_normal", "mean": 0.5, "std": 2.0, "a": -1.0, "b": 3.0}),
+        _t("trunc_normal_vit", [16, 64], {"name": "trunc_normal", "std": 0.02},
+           dtype="bfloat16"),
+        {"type": "linear", "name": "empty", "in_features": 0, "out_features": 5},
+    ],
+}
+
 GOLDEN_SPECS: dict[str, dict[str, Any]] = {
     "every_initializer_float32": EVERY_INITIALIZER,
     "keras_float32": KERAS,
@@ -117,6 +132,7 @@ GOLDEN_SPECS: dict[str, dict[str, Any]] = {
     "bfloat16": _per_dtype("bfloat16", 2),
     "float64": _per_dtype("float64", 3),
     "int64_batch_norm": INT64,
+    "trunc_normal": TRUNC_NORMAL,
 }
 
 # Not bitwise across platforms (LAPACK's QR): pinned as values, within 1e-12 relative.

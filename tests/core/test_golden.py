@@ -134,6 +134,15 @@ GOLDEN: dict[str, dict[str, str]] = {
         "<data>": "f7f6d782349c3f6d4d63078eacfb1d957d4b9c2ac513727ed02874ff3fa0c715",
         "<file>": "679602f357270510c6d0d5e5efe6031cc32ad450e9f4c6b265eb9401cca777b3",
     },
+    "trunc_normal": {
+        "trunc_normal_default": "29039c0efff11ea11627d8a311157812e4397acc1ea7f067347b66d95b6eace9",
+        "trunc_normal_absolute": "cc9b471513ba317b56561aad8bc09f7497bb91ef86998de32785e2ac0e682079",
+        "empty.weight": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "empty.bias": "de47c9b27eb8d300dbb5f2c353e632c393262cf06340c4fa7f1b40c4cbd36f90",
+        "trunc_normal_vit": "2c2951449c254e5f35acca568cd2c49963ba4a3811ad9c5af276f1eb55fcbbd2",
+        "<data>": "68464a643fcf1fc53bb236f7137230e70256ac7c8510ee0bdb32a7d5c62747b3",
+        "<file>": "1d5ebc4d7fb5fff49aa8edf338581c39769865ad64465d6714e06cb973156118",
+    },
 }
 
 ORTHOGONAL: dict[str, list[float]] = {
@@ -166,7 +175,8 @@ def test_golden_digests_with_odd_chunks_and_one_thread(key):
     assert got == GOLDEN[key]
 
 
-@pytest.mark.parametrize("key", ["every_initializer_float32", "float16", "float64"])
+@pytest.mark.parametrize("key", ["every_initializer_float32", "float16", "float64",
+                                 "trunc_normal"])
 def test_golden_digests_on_the_pure_numpy_reference_path(key):
     """The goldens are the algorithm's, not the numba kernel's: the reference path
     (``weightinit.core.transforms``, whole-array numpy) gives the same bytes."""

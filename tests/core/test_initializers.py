@@ -11,8 +11,8 @@ correction), independently of ``core``; then checks
 * parity with the framework the name comes from: ``torch.nn.init.<name>_`` or
   ``keras.initializers.<Class>`` (KERAS_BACKEND=torch) on a tensor of the same shape, by a
   two-sample Kolmogorov-Smirnov test. All samples are seeded, so the outcome is fixed;
-  alpha = 1e-6 per comparison, with about 30 comparisons in this file, bounds the chance
-  that a correct implementation fails for an unlucky seed by 3e-5 (Bonferroni).
+  alpha = 1e-6 per comparison, with at most 40 comparisons in this file, bounds the
+  chance that a correct implementation fails for an unlucky seed by 4e-5 (Bonferroni).
   ``test_ks_detects_a_ten_percent_std_error`` shows that, at the sample size used
   (50,000 a side), a 10 % error in the standard deviation is caught: enough to catch a
   wrong fan, gain or truncation rule (the 0.8796 correction alone is 14 %). Smaller
@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -169,6 +169,16 @@ def _cases() -> list[Case]:
         Case("truncated_normal_default_bounds",
              {"name": "truncated_normal", "mean": 0.2, "std": 0.05}, DENSE, "keras",
              truncated(0.2, 0.05, 0.1, 0.3), "keras"),
+        # torch's trunc_normal_: defaults N(0, 1) on the absolute [-2, 2].
+        Case("trunc_normal_defaults", "trunc_normal", DENSE, "torch",
+             truncated(0.0, 1.0, -2.0, 2.0), "torch"),
+        Case("trunc_normal_absolute", {"name": "trunc_normal", "mean": 0.5, "std": 2.0,
+                                       "a": -1.0, "b": 3.0},
+             CONV_TORCH, "torch", truncated(0.5, 2.0, -1.0, 3.0), "torch"),
+        # The ViT/timm call trunc_normal_(std=0.02): bounds at +-100 std, so in effect an
+        # untruncated N(0, 0.02^2) (the bounds are never approached: checked as a normal).
+        Case("trunc_normal_small_std", {"name": "trunc_normal", "std": 0.02}, DENSE, "torch",
+             replace(truncated(0.0, 0.02, -2.0, 2.0), low=-math.inf, high=math.inf), "torch"),
         Case("random_uniform", "random_uniform", DENSE, "keras", uniform(-0.05, 0.05), "keras"),
         Case("random_normal", {"name": "random_normal", "mean": -0.1, "stddev": 0.3}, DENSE,
              "keras", normal(-0.1, 0.3), "keras"),
@@ -242,6 +252,10 @@ FRAMEWORK: dict[str, Any] = {
         t, 0.3, 0.7, -0.5, 1.5, generator=g),
     "truncated_normal_upper_tail": lambda t, g: TORCH_INIT.trunc_normal_(
         t, 0.0, 1.0, 3.0, 4.0, generator=g),
+    "trunc_normal_defaults": lambda t, g: TORCH_INIT.trunc_normal_(t, generator=g),
+    "trunc_normal_absolute": lambda t, g: TORCH_INIT.trunc_normal_(
+        t, mean=0.5, std=2.0, a=-1.0, b=3.0, generator=g),
+    "trunc_normal_small_std": lambda t, g: TORCH_INIT.trunc_normal_(t, std=0.02, generator=g),
     "xavier_uniform_gain": lambda t, g: TORCH_INIT.xavier_uniform_(t, 2.0, generator=g),
     "xavier_normal_conv": lambda t, g: TORCH_INIT.xavier_normal_(t, 0.5, generator=g),
     "kaiming_uniform_defaults": lambda t, g: TORCH_INIT.kaiming_uniform_(t, generator=g),
@@ -447,3 +461,52 @@ def test_keras_truncated_normal_from_config_keeps_keras_defaults():
         keras.initializers.TruncatedNormal(seed=SEED)(DENSE, dtype="float64")
     ).reshape(-1)
     assert scipy.stats.ks_2samp(values.reshape(-1), theirs).pvalue > ALPHA
+
+
+def test_trunc_normal_is_not_truncated_normal_for_a_small_std():
+    """The torch-name trap: trunc_normal(std=0.02) keeps std 0.02 (bounds +-2 absolute);
+    truncated_normal(std=0.02) cuts at +-2 std (Keras' rule), std 0.0176, and says so in
+    the plan's warnings under the torch convention."""
+    spec = spec_of([tensor_layer("torch_way", list(DENSE), {"name": "trunc_normal", "std": 0.02}),
+                    tensor_layer("keras_way", list(DENSE),
+                                 {"name": "truncated_normal", "std": 0.02})])
+    plan = build_plan(spec)
+    by_name = {output.name: output.plan.init for output in plan.outputs}
+    assert math.sqrt(by_name["torch_way"].expected_variance) == pytest.approx(0.02, rel=1e-12)
+    assert math.sqrt(by_name["keras_way"].expected_variance) == pytest.approx(
+        0.02 * TRUNCATION_STD, rel=1e-12)
+    assert (by_name["torch_way"].derived["a"], by_name["torch_way"].derived["b"]) == (-2.0, 2.0)
+    assert len(plan.warnings) == 1
+    assert plan.warnings[0].startswith("keras_way: truncated_normal without a and b")
+    assert "trunc_normal" in plan.warnings[0]
+
+
+def test_truncated_normal_with_bounds_or_under_keras_does_not_warn():
+    bounded = {"name": "truncated_normal", "std": 0.02, "a": -0.04, "b": 0.04}
+    assert build_plan(spec_of([tensor_layer("t", [4, 4], bounded)])).warnings == []
+    keras_spec = spec_of([tensor_layer("t", [4, 4], {"name": "truncated_normal", "std": 0.02})],
+                         convention="keras")
+    assert build_plan(keras_spec).warnings == []
+
+
+def test_trunc_normal_warns_as_torch_does_when_the_mean_is_far_from_the_bounds():
+    init = {"name": "trunc_normal", "mean": 5.0, "std": 1.0}
+    plan = build_plan(spec_of([tensor_layer("t", [4, 4], init)]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        TORCH_INIT.trunc_normal_(torch.empty(4, 4), mean=5.0, std=1.0)
+    theirs = [str(w.message) for w in caught]
+    assert len(theirs) == 1 and len(plan.warnings) == 1
+    assert theirs[0] in plan.warnings[0]
+    quiet = build_plan(spec_of([tensor_layer("t", [4, 4], "trunc_normal")]))
+    assert quiet.warnings == []
+
+
+@pytest.mark.parametrize("init", [
+    {"name": "trunc_normal", "std": 0.0},
+    {"name": "trunc_normal", "a": 1.0, "b": 1.0},
+    {"name": "trunc_normal", "a": 2.0, "b": -2.0},
+])
+def test_trunc_normal_refuses_what_torch_cannot_sample(init):
+    with pytest.raises(ValueError):
+        spec_of([tensor_layer("t", [4, 4], init)])

@@ -165,8 +165,9 @@ def test_extra_key_is_rejected_at_the_key():
     assert_rejected_at(body(linear(), seeed=3), "seeed")
 
 
-@pytest.mark.parametrize("value", [3.0, "3", 0, -2, True])
-def test_layer_size_must_be_a_positive_integer(value):
+@pytest.mark.parametrize("value", [3.0, "3", -2, True])
+def test_layer_size_must_be_a_non_negative_integer(value):
+    # 0 is a size torch accepts (an empty tensor: tests/core/layers/test_zero_element.py).
     assert_rejected_at(body(linear(in_features=value)), "in_features")
 
 
@@ -272,3 +273,76 @@ def test_spec_sha256_ignores_select_and_shard_and_key_order():
     assert plain.spec_sha256() == sliced.spec_sha256() == reordered.spec_sha256()
     other_seed = Spec.model_validate({**body(linear(out_features=4)), "seed": 2})
     assert other_seed.spec_sha256() != plain.spec_sha256()
+
+
+# -------------------------------------------------------------------- booleans ----
+
+# A valid minimal object of every schema model with a numeric field: the test below sets
+# each numeric field to a JSON boolean in turn. A new model with numbers must be added
+# here (the coverage assertion says so), so no numeric field escapes the check.
+_MINIMAL: dict[str, dict[str, Any]] = {
+    "Constant": {"name": "constant"}, "Dirac": {"name": "dirac"}, "Eye": {"name": "eye"},
+    "Identity": {"name": "identity"}, "KaimingNormal": {"name": "kaiming_normal"},
+    "KaimingUniform": {"name": "kaiming_uniform"},
+    "Normal": {"name": "normal", "std": 0.1}, "Orthogonal": {"name": "orthogonal"},
+    "RandomNormal": {"name": "random_normal"}, "RandomUniform": {"name": "random_uniform"},
+    "Sparse": {"name": "sparse", "sparsity": 0.1}, "TruncNormal": {"name": "trunc_normal"},
+    "TruncatedNormal": {"name": "truncated_normal", "std": 0.1},
+    "Uniform": {"name": "uniform", "low": -1, "high": 1},
+    "VarianceScaling": {"name": "variance_scaling"},
+    "XavierNormal": {"name": "xavier_normal"}, "XavierUniform": {"name": "xavier_uniform"},
+    "BatchNorm": {"type": "batch_norm", "name": "m", "num_features": 4},
+    "Conv": {"type": "conv2d", "name": "m", "in_channels": 2, "out_channels": 2,
+             "kernel_size": 3},
+    "Embedding": {"type": "embedding", "name": "m", "num_embeddings": 4, "embedding_dim": 2},
+    "GRU": {"type": "gru", "name": "m", "input_size": 2, "hidden_size": 2},
+    "LSTM": {"type": "lstm", "name": "m", "input_size": 2, "hidden_size": 2},
+    "GroupNorm": {"type": "group_norm", "name": "m", "num_groups": 1, "num_channels": 2},
+    "LayerNorm": {"type": "layer_norm", "name": "m", "normalized_shape": 2},
+    "RMSNorm": {"type": "rms_norm", "name": "m", "normalized_shape": 2},
+    "Linear": {"type": "linear", "name": "m", "in_features": 2, "out_features": 2},
+    "MultiheadAttention": {"type": "multihead_attention", "name": "m", "embed_dim": 4,
+                           "num_heads": 2},
+    "Repeat": {"type": "repeat", "name": "m", "count": 1, "layers": []},
+    "TensorLayer": {"type": "tensor", "name": "m", "shape": [2, 2], "init": "zeros"},
+    "Shard": {"rank": 0, "world_size": 1},
+}
+
+
+def _numeric_fields() -> list[tuple[str, str]]:
+    defs = Spec.model_json_schema()["$defs"]
+    found = []
+    for model, schema in defs.items():
+        for field, prop in schema.get("properties", {}).items():
+            types = {prop.get("type")} | {option.get("type") for option in prop.get("anyOf", [])}
+            if types & {"number", "integer"}:
+                found.append((model, field))
+    return found
+
+
+def _placed(model: str, value: dict[str, Any]) -> dict[str, Any]:
+    """A request with ``value`` where a ``model`` object goes."""
+    if model == "Shard":
+        return body(linear(), shard=value)
+    if "type" in value:
+        return body(value)
+    return body(tensor(value))
+
+
+def test_every_numeric_field_is_covered_by_the_boolean_check():
+    assert {model for model, _ in _numeric_fields()} <= set(_MINIMAL)
+
+
+@pytest.mark.parametrize(("model", "field"), _numeric_fields())
+@pytest.mark.parametrize("flag", [True, False])
+def test_numeric_fields_refuse_booleans_naming_the_field(model, field, flag):
+    """A JSON true is not the number 1 (torch refuses ``negative_slope=True`` too)."""
+    assert Spec.model_validate(_placed(model, _MINIMAL[model]))  # the minimal body is valid
+    found = errors_of(_placed(model, {**_MINIMAL[model], field: flag}))
+    # Union members add their tags after the field (the service drops them).
+    assert any(field in loc for loc, _ in found), found
+
+
+def test_keras_config_refuses_booleans_too():
+    init = {"class_name": "TruncatedNormal", "config": {"stddev": True}}
+    assert_rejected_at(body(tensor(init)), "std")

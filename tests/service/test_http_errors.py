@@ -19,7 +19,7 @@ APP = client()
 
 def test_schema_error_names_the_field_without_union_tags() -> None:
     spec = mlp()
-    spec["layers"][0]["in_features"] = 0
+    spec["layers"][0]["in_features"] = -1
     response = APP.post("/v1/plan", content=body(spec))
     assert response.status_code == 422
     error = error_of(response)
@@ -170,3 +170,13 @@ def test_deeply_nested_json_is_a_422_not_a_500() -> None:
         response = APP.post("/v1/plan", content=raw)
         assert response.status_code == 422
         assert error_of(response)["code"] == "malformed_json"
+
+
+def test_boolean_for_a_number_is_422_naming_the_field() -> None:
+    spec = mlp()
+    spec["layers"][0]["weight_init"] = {"name": "kaiming_uniform", "a": True}
+    response = APP.post("/v1/plan", content=body(spec))
+    assert response.status_code == 422
+    detail = error_of(response)["details"][0]
+    assert detail["loc"] == ["layers", 0, "weight_init", "a"]
+    assert "boolean" in detail["msg"]
