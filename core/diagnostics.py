@@ -132,7 +132,8 @@ def analytic_series(links: Sequence[Link], activations: Sequence[str]) -> Series
 
 
 def _mean_square(values: np.ndarray) -> float:
-    return float(np.mean(np.square(values)))
+    # An empty tensor (a layer of size 0) carries no signal: 0, not numpy's NaN warning.
+    return float(np.mean(np.square(values))) if values.size else 0.0
 
 
 def measured_series(

@@ -48,8 +48,11 @@ CASES = [
      ["layers", 0, "type"]),
     ("unknown initializer", changed(layer0(weight_init="glorious_uniform")), 422,
      "invalid_request", ["layers", 0, "weight_init"]),
-    ("zero size", changed(layer0(in_features=0)), 422, "invalid_request",
+    # (a size of 0 is an empty tensor, as torch allows: tests/core/layers/test_zero_element)
+    ("boolean size", changed(layer0(in_features=True)), 422, "invalid_request",
      ["layers", 0, "in_features"]),
+    ("boolean parameter", changed(layer0(weight_init={"name": "kaiming_uniform", "a": True})),
+     422, "invalid_request", ["layers", 0, "weight_init", "a"]),
     ("negative size", changed(layer0(out_features=-4)), 422, "invalid_request",
      ["layers", 0, "out_features"]),
     ("non-integer size", changed(layer0(in_features=8.5)), 422, "invalid_request",

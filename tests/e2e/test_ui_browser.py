@@ -121,7 +121,7 @@ def test_bad_init_example_highlights_flagged_layers(page) -> None:
 
 def test_invalid_spec_shows_the_field_at_fault(page) -> None:
     page.fill("#spec", '{"seed": 1, "layers": [{"type": "linear", "name": "a", '
-                       '"in_features": 0, "out_features": 2}]}')
+                       '"in_features": -1, "out_features": 2}]}')
     page.click("#plan-button")
     page.wait_for_selector("#error:not([hidden])")
     assert "layers.0.in_features" in page.inner_text("#error")

@@ -130,7 +130,7 @@ def test_bad_spec_exits_2_naming_the_field(tmp_path):
 
 
 @pytest.mark.parametrize(("layer", "loc"), [
-    ({"type": "linear", "name": "fc", "in_features": 0, "out_features": 2},
+    ({"type": "linear", "name": "fc", "in_features": -1, "out_features": 2},
      "layers.0.in_features"),
     ({"type": "tensor", "name": "t", "shape": [2], "init": {"name": "normal", "mean": 0}},
      "layers.0.init.std"),

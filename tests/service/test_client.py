@@ -197,7 +197,7 @@ def test_regions_in_parallel_equal_one_fetch_and_the_slices(server: RunningServe
 
 
 def test_errors_carry_status_code_and_field(server: RunningServer) -> None:
-    bad = {"seed": 1, "layers": [{"type": "linear", "name": "fc", "in_features": 0,
+    bad = {"seed": 1, "layers": [{"type": "linear", "name": "fc", "in_features": -1,
                                   "out_features": 3}]}
     with Client(server.url) as client, pytest.raises(WeightinitError) as caught:
         client.plan(bad)

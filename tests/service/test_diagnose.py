@@ -83,7 +83,7 @@ def test_bad_requests_are_422_naming_the_field(body: dict, loc: list) -> None:
 
 def test_spec_errors_are_located_under_spec() -> None:
     spec = json.loads(json.dumps(SEED_EXAMPLE))
-    spec["layers"][1]["in_features"] = 0
+    spec["layers"][1]["in_features"] = -1
     response = APP.post("/v1/diagnose", json={"spec": spec})
     assert response.status_code == 422
     assert error_of(response)["details"][0]["loc"] == ["spec", "layers", 1, "in_features"]
