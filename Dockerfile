@@ -10,6 +10,15 @@
 #
 # Dependencies come from requirements.lock (exact versions + sha256 hashes, runtime
 # deps + the `fast` extra). Regenerate it with deploy/lock.sh (see docs/deploy.md).
+#
+# EXTRAS=hf adds the `[hf]` extra (the `huggingface` spec source: transformers and a
+# CPU-only torch). The default image stays slim. PyPI's torch wheel for linux is the
+# multi-GB CUDA build, so torch comes from a local CPU wheel placed in deploy/wheels/
+# (bind-mounted into the build, never copied into a layer) and installed without
+# dependencies; its dependencies and transformers come from requirements-hf.lock:
+#
+#   cp torch-2.13.0+cpu-cp311-*.whl deploy/wheels/
+#   docker build --build-arg EXTRAS=hf -t weightinit:hf .
 ARG BASE=python:3.11.14-slim-bookworm
 
 # --------------------------------------------------------------------------- builder
@@ -19,6 +28,8 @@ FROM ${BASE} AS builder
 # they stay unset and pip uses its defaults.
 ARG PIP_INDEX_URL
 ARG PIP_CERT
+# "" (the slim image) or "hf" (see above).
+ARG EXTRAS=""
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -28,11 +39,26 @@ WORKDIR /src
 
 # Locked dependencies first, so this layer is cached across source edits.
 # Binary wheels only: nothing is compiled, so no compiler is needed anywhere.
-COPY requirements.lock requirements-build.lock ./
+COPY requirements.lock requirements-build.lock requirements-hf.lock ./
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r requirements.lock \
     && python3 -m venv /opt/build \
     && /opt/build/bin/pip install --require-hashes --only-binary=:all: -r requirements-build.lock
+
+# The [hf] extra, only with EXTRAS=hf: the local CPU torch wheel (no dependencies, no
+# index), then its dependencies and transformers, locked and hashed.
+RUN --mount=type=bind,source=deploy/wheels,target=/local-wheels \
+    case "${EXTRAS}" in \
+      "") echo "slim image: no [hf] extra" ;; \
+      hf) set -- /local-wheels/torch-*+cpu-*.whl \
+          && if [ ! -f "$1" ] || [ "$#" -ne 1 ]; then \
+               echo "EXTRAS=hf needs exactly one CPU torch wheel (torch-*+cpu-*.whl) in deploy/wheels/" >&2; exit 1; \
+             fi \
+          && /opt/venv/bin/pip install --no-deps --no-index "$1" \
+          && /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r requirements-hf.lock \
+          && /opt/venv/bin/python3 -c "import torch, transformers; assert torch.__version__.endswith('+cpu'), torch.__version__" ;; \
+      *) echo "EXTRAS is \"\" or \"hf\", not \"${EXTRAS}\"" >&2; exit 1 ;; \
+    esac
 
 # The project's own wheel, built with the locked setuptools (no isolation, so no
 # unpinned download of the build backend).

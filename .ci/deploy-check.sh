@@ -31,7 +31,14 @@
 #             failing on any "Couldn't find schema"
 #   compose   check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml;
 #             docker-compose config -q (references between services)
-#   pytest    tests/deploy (fast manifest checks)
+#   pytest    tests/deploy (fast manifest checks; among them the [hf] variant's
+#             consistency: EXTRAS=hf branch, requirements-hf.lock pinned, hashed, free of
+#             torch/CUDA and agreeing with requirements.lock, deploy/wheels in context)
+#   hf        the [hf] image (EXTRAS=hf): built and run only when a CPU torch wheel is
+#             given (DEPLOY_CHECK_TORCH_WHEEL=path, or one in deploy/wheels/): torch and
+#             transformers import, torch is the +cpu build, `weightinit plan` of a
+#             huggingface spec works in the image. Without a wheel it says so and passes
+#             (the variant is then only linted and checked, not built).
 #
 # Idempotent: re-running reuses the installed tools, the cached stand-in base and
 # buildah's layer cache, and removes its container first. Every step has a time
@@ -296,6 +303,38 @@ step_pytest() {
         --noconftest -p no:cacheprovider -o addopts="" tests/deploy
 }
 
+step_hf() {
+    local wheel="${DEPLOY_CHECK_TORCH_WHEEL:-}" placed=""
+    if [[ -z "$wheel" ]]; then
+        wheel=$(find deploy/wheels -maxdepth 1 -name 'torch-*+cpu-*.whl' | head -1)
+    fi
+    if [[ -z "$wheel" ]]; then
+        echo "no CPU torch wheel (DEPLOY_CHECK_TORCH_WHEEL or deploy/wheels/): the [hf]"
+        echo "variant is linted (hadolint, lint step) and checked (tests/deploy), not built"
+        return 0
+    fi
+    if [[ "$(dirname "$wheel")" != deploy/wheels ]]; then
+        placed="deploy/wheels/$(basename "$wheel")"
+        cp "$wheel" "$placed"
+        trap 'rm -f "$placed"' EXIT
+    fi
+    buildah_ build --format docker --pull=never --layers --force-rm \
+        --build-arg BASE="$BASE_IMAGE" --build-arg EXTRAS=hf \
+        --build-arg PIP_CERT="$HOST_CA" \
+        -v "$HOST_CA:$HOST_CA:ro" -v /etc/resolv.conf:/etc/resolv.conf:ro \
+        -t "$IMAGE-hf" -f Dockerfile . > "$LOGS/build-hf.log" 2>&1 \
+        || { tail -40 "$LOGS/build-hf.log"; return 1; }
+    podman_ image inspect "$IMAGE-hf" --format 'image {{.Id}} {{.Size}} bytes'
+    local spec='{"seed": 1, "huggingface": {"config": {"model_type": "llama",
+        "vocab_size": 64, "hidden_size": 16, "intermediate_size": 32,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}}}'
+    # shellcheck disable=SC2016  # the script runs in the container's sh
+    podman_ run --rm "${RUN_FLAGS[@]}" --network none --read-only --entrypoint /bin/sh \
+        -e SPEC="$spec" "$IMAGE-hf" -c '
+        python3 -c "import torch, transformers; assert torch.__version__.endswith(\"+cpu\"), torch.__version__; print(\"torch\", torch.__version__, \"transformers\", transformers.__version__)"
+        printf "%s" "$SPEC" > /tmp/spec.json && weightinit plan /tmp/spec.json | tail -3'
+}
+
 # --------------------------------------------------------------------------- driver
 
 if [[ "${1:-}" == "--step" ]]; then
@@ -303,10 +342,10 @@ if [[ "${1:-}" == "--step" ]]; then
     exit
 fi
 
-STEPS=(tools lint base build image run k8s compose pytest)
+STEPS=(tools lint base build image run k8s compose pytest hf)
 read -r -a SELECTED <<< "${DEPLOY_CHECK_STEPS:-${STEPS[*]}}"
-declare -A LIMIT=([tools]=300 [lint]=60 [base]=300 [build]=360 [image]=90 [run]=180 [k8s]=120 [compose]=60 [pytest]=120)
-declare -A NEEDS=([base]=tools [build]=base [image]=build [run]=build)
+declare -A LIMIT=([tools]=300 [lint]=60 [base]=300 [build]=360 [image]=90 [run]=180 [k8s]=120 [compose]=60 [pytest]=120 [hf]=1800)
+declare -A NEEDS=([base]=tools [build]=base [image]=build [run]=build [hf]=base)
 declare -A RESULT=()
 mkdir -p "$WORK" "$LOGS"
 

@@ -345,3 +345,60 @@ def test_dockerignore_keeps_the_context_small() -> None:
     assert lines[0] == "*"  # allow-list: ignore everything, then re-include
     for needed in ("!pyproject.toml", "!weightinit/", "!core/", "!service/", "!requirements.lock"):
         assert needed in lines
+
+
+# ----------------------------------------------------------------- the [hf] image variant
+
+
+def _locked(name: str) -> dict[str, str]:
+    """{package: version} of a lock file, every entry checked pinned and hashed."""
+    text = (ROOT / name).read_text().replace("\\\n", " ")
+    reqs = [ln.strip() for ln in text.splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")]
+    pins = {}
+    for r in reqs:
+        match = re.match(r"^([A-Za-z0-9_.\-]+)==(\S+) .*--hash=sha256:[0-9a-f]{64}", r)
+        assert match, f"{name}: unpinned or unhashed: {r[:80]}"
+        pins[match[1].lower()] = match[2]
+    return pins
+
+
+def test_hf_variant_installs_a_local_cpu_torch_and_a_hashed_lock() -> None:
+    """EXTRAS=hf (the image with the [hf] extra) can only be built with a CPU torch wheel
+    at hand, so CI checks its path here whether or not it builds it: the build argument
+    defaults to the slim image, the branch installs the wheel from the bind-mounted
+    deploy/wheels without dependencies and everything else from requirements-hf.lock,
+    which the build context includes."""
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r'^ARG EXTRAS=""$', text, re.M)
+    builder = text.split("AS runtime", 1)[0]
+    assert re.search(r"^COPY requirements\.lock requirements-build\.lock requirements-hf\.lock",
+                     builder, re.M)
+    assert "--mount=type=bind,source=deploy/wheels,target=/local-wheels" in builder
+    hf_branch = builder.split("hf) ", 1)[1].split(";;", 1)[0]
+    assert "/local-wheels/torch-*+cpu-*.whl" in hf_branch
+    assert 'pip install --no-deps --no-index "$1"' in hf_branch
+    assert "--require-hashes --only-binary=:all: -r requirements-hf.lock" in hf_branch
+    assert '"") echo "slim image' in builder  # the default installs nothing more
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "!requirements-hf.lock" in ignored and "!deploy/wheels/" in ignored
+    assert (ROOT / "deploy" / "wheels" / "README.md").is_file()  # the mount source exists
+    assert "deploy/wheels/*.whl" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_hf_lock_is_the_extra_without_torch_and_agrees_with_the_runtime_lock() -> None:
+    hf = _locked("requirements-hf.lock")
+    runtime = _locked("requirements.lock")
+    assert "transformers" in hf
+    assert not [name for name in hf if name.startswith(("torch", "nvidia", "triton"))]
+    # torch's own dependencies (its CPU wheel installs with --no-deps).
+    for needed in ("filelock", "typing-extensions", "sympy", "networkx", "jinja2", "fsspec"):
+        assert needed in hf, needed
+    differing = {name: (runtime[name], hf[name]) for name in hf.keys() & runtime.keys()
+                 if hf[name] != runtime[name]}
+    assert not differing, f"requirements-hf.lock and requirements.lock disagree: {differing}"
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    if "hf" in extras:  # the lock is that extra, torch aside
+        wanted = {re.split(r"[<>=!~\[ ;]", r)[0].lower() for r in extras["hf"]}
+        assert wanted - {"torch"} <= hf.keys(), wanted - hf.keys()
