@@ -1,7 +1,8 @@
 """The ``weightinit`` command: serve, init, plan, verify, report.
 
-A spec file is the same JSON as the HTTP body. Errors in a spec print the field that is
-wrong and exit 2; a file that does not verify exits 1.
+A spec file is the same JSON as the HTTP body. Errors in a spec print the file, line and
+field that is wrong and exit 2; ``verify`` exits 1 for a file that differs and 2 for one
+it cannot read.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from weightinit.core import (
+    Plan,
     Spec,
     SpecError,
     build_plan,
@@ -25,19 +27,42 @@ from weightinit.core import (
     write_file,
 )
 from weightinit.service.error_paths import validation_details
+from weightinit.service.extras import MissingExtra, require
+from weightinit.service.json_lines import line_of
 
 from weightinit import __version__
 
 EXIT_MISMATCH = 1
 EXIT_BAD_SPEC = 2
+EXIT_CANNOT_READ = 2  # verify: a file that cannot be read is not a file that differs
 
 
 class _InvalidSpec(Exception):
-    """A spec file that does not validate: ``details`` as the HTTP API gives them."""
+    """A spec file that does not validate: ``details`` as the HTTP API gives them, and the
+    file (``source``: its name and text) so each can be shown as ``file:line``."""
 
-    def __init__(self, details: list[dict[str, Any]]) -> None:
+    def __init__(self, details: list[dict[str, Any]], source: tuple[str, str] | None = None
+                 ) -> None:
         super().__init__(details)
         self.details = details
+        self.source = source
+
+    def lines(self) -> list[str]:
+        """One ``spec.json:7: layers.0.weight_init: ...`` line per error."""
+        out = []
+        for item in self.details:
+            loc = ".".join(str(part) for part in item["loc"]) or "the spec"
+            where = "invalid spec"
+            if self.source is not None:
+                name, text = self.source
+                line = line_of(text, item["loc"])
+                where = f"{name}:{line}" if line is not None else name
+            out.append(f"{where}: {loc}: {item['msg']}")
+        return out
+
+
+class _Refusal(Exception):
+    """A command-line mistake that is not about the spec's content (exit 2, one line)."""
 
 
 def select_item(text: str) -> str | dict[str, Any]:
@@ -57,19 +82,39 @@ def select_item(text: str) -> str | dict[str, Any]:
             f"{text!r}: expected NAME or NAME@OFFSET:SHAPE, e.g. w@0,128:64,128") from None
 
 
-def _load_spec(path: str, select: list[str | dict[str, Any]] | None = None) -> Spec:
-    """The spec file; ``select`` (from ``--select``) replaces the file's own."""
+def _planned(path: str, select: list[str | dict[str, Any]] | None = None) -> Plan:
+    """The spec file's plan; an error the planner finds is shown at its line too."""
+    spec, source = _read_spec(path, select)
+    try:
+        return build_plan(spec)
+    except SpecError as error:
+        raise _InvalidSpec(error.details(), source) from None
+
+
+def _read_spec(path: str, select: list[str | dict[str, Any]] | None
+               ) -> tuple[Spec, tuple[str, str]]:
     text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    source = ("<stdin>" if path == "-" else path, text)
     try:
         if select:
             body = json.loads(text)
             if isinstance(body, dict):
                 text = json.dumps({**body, "select": select})
-        return Spec.model_validate_json(text)
+        return Spec.model_validate_json(text), source
     except ValidationError as error:  # locations as the API names them, tags dropped
-        raise _InvalidSpec(validation_details(error.errors(), text.encode())) from None
+        raise _InvalidSpec(validation_details(error.errors(), text.encode()), source) from None
     except ValueError as error:  # not JSON at all
-        raise _InvalidSpec([{"loc": [], "msg": f"not JSON: {error}"}]) from None
+        raise _InvalidSpec([{"loc": [], "msg": f"not JSON: {error}"}], source) from None
+
+
+def _output_directory_exists(*paths: str | None) -> None:
+    """Refuse before any work if an output's directory is missing (not a temp file's)."""
+    for path in paths:
+        if path and path != "-":
+            directory = Path(path).parent
+            if not directory.is_dir():
+                raise _Refusal(f"the output directory {str(directory)!r} does not exist "
+                               f"(for {path}); create it first")
 
 
 def _print_json(document: Any, out: str | None = None) -> None:
@@ -81,7 +126,8 @@ def _print_json(document: Any, out: str | None = None) -> None:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    spec = _load_spec(args.spec, args.select)
+    spec, source = _read_spec(args.spec, args.select)
+    _output_directory_exists(args.output, args.report)
     if args.server:
         from weightinit.service.client import Client
 
@@ -92,7 +138,10 @@ def _cmd_init(args: argparse.Namespace) -> int:
         if args.report:
             _print_json(report, args.report)
         return 0
-    plan = build_plan(spec)
+    try:
+        plan = build_plan(spec)
+    except SpecError as error:
+        raise _InvalidSpec(error.details(), source) from None
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     observer = write_file(plan, args.output, with_stats=bool(args.report))
@@ -105,12 +154,16 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    _print_json(plan_document(build_plan(_load_spec(args.spec, args.select))), args.output)
+    _print_json(plan_document(_planned(args.spec, args.select)), args.output)
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    document = generate_report(build_plan(_load_spec(args.spec, args.select)))
+    plan = _planned(args.spec, args.select)
+    _output_directory_exists(args.output, args.plot)
+    if args.plot:
+        _need_extra("matplotlib", "plots", "--plot")
+    document = generate_report(plan)
     _print_json(document, args.output)
     if args.plot:
         from weightinit.service.plots import plot_report
@@ -119,10 +172,36 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _need_extra(module: str, extra: str, feature: str) -> None:
+    """One line naming the extra to install, instead of an ImportError's traceback."""
+    try:
+        require(module, extra, feature)
+    except MissingExtra as error:
+        raise _Refusal(str(error)) from None
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
-    result = verify_file(build_plan(_load_spec(args.spec)), args.file)
+    plan = _planned(args.spec)
+    if not readable_safetensors(args.file):
+        # Missing, unreadable or not safetensors: say so (exit 2), not "MISMATCH" (exit 1).
+        result = verify_file(plan, args.file)
+        print(f"CANNOT READ: {result.message}", file=sys.stderr)
+        return EXIT_CANNOT_READ
+    result = verify_file(plan, args.file)
     print(("OK: " if result.ok else "MISMATCH: ") + result.message)
     return 0 if result.ok else EXIT_MISMATCH
+
+
+def readable_safetensors(path: str) -> bool:
+    """Whether ``path`` is a file whose safetensors header can be read."""
+    from weightinit.core.header import HeaderError, read_header
+
+    try:
+        with open(path, "rb") as handle:
+            read_header(handle)
+    except (OSError, HeaderError):
+        return False
+    return True
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -203,9 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except _InvalidSpec as error:
-        for item in error.details:
-            loc = ".".join(str(part) for part in item["loc"]) or "<body>"
-            print(f"invalid spec: {loc}: {item['msg']}", file=sys.stderr)
+        for line in error.lines():
+            print(line, file=sys.stderr)
+        return EXIT_BAD_SPEC
+    except _Refusal as error:
+        print(f"weightinit: {error}", file=sys.stderr)
         return EXIT_BAD_SPEC
     except ValidationError as error:
         for item in error.errors():

@@ -12,6 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from weightinit.service.error_messages import plain_message
+
 Loc = list[str | int]
 
 _ABSENT = object()  # past the end of the body (or no body to follow)
@@ -59,5 +61,5 @@ def validation_details(errors: Sequence[dict[str, Any]], raw_body: bytes | None)
         discriminator = (error.get("ctx") or {}).get("discriminator")
         if isinstance(node, dict) and isinstance(discriminator, str):
             path.append(discriminator.strip("'\""))  # unknown "type": point at that key
-        details.append({"loc": path, "msg": error.get("msg", "invalid")})
+        details.append({"loc": path, "msg": plain_message(error)})
     return details

@@ -109,9 +109,26 @@ def invalid_request(errors: Sequence[dict[str, Any]], raw_body: bytes | None) ->
     first = details[0] if details else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"]) or "body"
     more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
-    code = "malformed_json" if any(e.get("type") == "json_invalid" for e in errors) else (
-        "invalid_request")
-    return ApiError(422, code, f"{where}: {first['msg']}{more}", details)
+    malformed = any(e.get("type") == "json_invalid" for e in errors)
+    if malformed:
+        return ApiError(422, "malformed_json", not_json_message(raw_body, first["msg"]), details)
+    return ApiError(422, "invalid_request", f"{where}: {first['msg']}{more}", details)
+
+
+JSON_BODY_HINT = ("the body must be the JSON spec itself, sent with Content-Type: "
+                  "application/json (curl: -H 'Content-Type: application/json' -d @spec.json, "
+                  "not -F)")
+
+
+def not_json_message(raw_body: bytes | None, parser_message: str) -> str:
+    """What to tell a client whose body is not JSON: an empty body or a form upload is a
+    wrong way of sending the spec, not a typo in it."""
+    text = (raw_body or b"").lstrip()
+    if not text:
+        return f"empty body: {JSON_BODY_HINT}"
+    if text.startswith(b"--") or (b"=" in text[:200] and not text.startswith((b"{", b"["))):
+        return f"the body looks like a form upload, not JSON: {JSON_BODY_HINT}"
+    return f"the body is not valid JSON ({parser_message}): {JSON_BODY_HINT}"
 
 
 def install_handlers(app: FastAPI) -> None:

@@ -9,14 +9,18 @@ Needs the ``[torch]`` extra. See ``docs/client.md``. ``spec_from_module`` and
 ``load_into`` are the deprecated names of ``spec_from_model`` and ``load_weights``.
 """
 
-from weightinit.service.torch_helpers import (
+from weightinit.service.extras import require
+
+require("torch", "torch", "weightinit.torch")  # one line naming the extra, not a traceback
+
+from weightinit.service.torch_helpers import (  # noqa: E402  (after the check)
     UnsupportedModuleError,
     spec_from_model,
     spec_from_module,
     tied_names,
 )
-from weightinit.service.torch_loading import empty_weights, load_into, load_weights
-from weightinit.service.weights_source import LoadResult
+from weightinit.service.torch_loading import empty_weights, load_into, load_weights  # noqa: E402
+from weightinit.service.weights_source import LoadResult  # noqa: E402
 
 __all__ = ["LoadResult", "UnsupportedModuleError", "empty_weights", "load_into",
            "load_weights", "spec_from_model", "spec_from_module", "tied_names"]

@@ -141,7 +141,8 @@ def test_bad_spec_locations_are_paths_in_the_file(tmp_path, layer, loc):
     spec.write_text(json.dumps({"seed": 1, "layers": [layer]}))
     result = run("plan", str(spec))
     assert result.returncode == 2
-    assert result.stderr.startswith(f"invalid spec: {loc}: "), result.stderr
+    # file:line: field: message (the whole spec is on line 1 here)
+    assert result.stderr.startswith(f"{spec}:1: {loc}: "), result.stderr
 
 
 def test_semantic_error_exits_2_naming_the_field(tmp_path):
@@ -189,3 +190,55 @@ def test_a_bad_region_names_its_field(made):
     assert "select.0.shape.1" in result.stderr and "runs past" in result.stderr
     result = run("plan", str(spec), "--select", "fc1.weight@0,60")
     assert result.returncode == 2 and "NAME@OFFSET:SHAPE" in result.stderr
+
+
+def test_spec_errors_name_the_file_and_line_with_a_suggestion(tmp_path):
+    spec = tmp_path / "typo.json"
+    spec.write_text('{\n  "seed": 1,\n  "layers": [\n'
+                    '    {"type": "linear", "name": "fc", "in_features": 4, "out_features": 2},\n'
+                    '    {"type": "tensor", "name": "t", "shape": [2, 2],\n'
+                    '     "init": "kaiming_unifrom"}\n  ]\n}\n')
+    result = run("plan", str(spec))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{spec}:6: layers.1.init: unknown initializer "
+                                    "'kaiming_unifrom' (did you mean 'kaiming_uniform'?)")
+
+
+def test_planner_errors_name_the_file_and_line_too(tmp_path):
+    spec = tmp_path / "select.json"
+    spec.write_text(json.dumps(SPEC, indent=1)[:-1] + ',\n "select": ["nope"]\n}')
+    result = run("plan", str(spec))
+    assert result.returncode == 2
+    line = spec.read_text().splitlines().index(' "select": ["nope"]') + 1
+    assert result.stderr.startswith(f"{spec}:{line}: select.0: "), result.stderr
+
+
+def test_a_missing_output_directory_is_named_as_such(tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+    result = run("init", str(spec), "-o", str(tmp_path / "no" / "such" / "m.safetensors"))
+    assert result.returncode == 2
+    assert f"the output directory '{tmp_path / 'no' / 'such'}' does not exist" in result.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_verify_cannot_read_exits_2_not_mismatch(tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+    not_safetensors = tmp_path / "junk.safetensors"
+    not_safetensors.write_bytes(b"hello")
+    for target in (tmp_path / "missing.safetensors", not_safetensors, tmp_path):
+        result = run("verify", str(spec), str(target))
+        assert result.returncode == 2, target
+        assert result.stderr.startswith("CANNOT READ: ")
+        assert "MISMATCH" not in result.stdout + result.stderr
+
+
+def test_a_missing_extra_is_one_line_naming_it():
+    from weightinit.service.cli import _need_extra, _Refusal
+
+    with pytest.raises(_Refusal) as caught:
+        _need_extra("weightinit_no_such_module", "plots", "--plot")
+    assert str(caught.value) == ("--plot needs weightinit_no_such_module: "
+                                 "pip install 'weightinit[plots]'")
+    _need_extra("json", "plots", "--plot")  # present: nothing to say

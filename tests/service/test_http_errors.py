@@ -180,3 +180,28 @@ def test_boolean_for_a_number_is_422_naming_the_field() -> None:
     detail = error_of(response)["details"][0]
     assert detail["loc"] == ["layers", 0, "weight_init", "a"]
     assert "boolean" in detail["msg"]
+
+
+def test_unknown_initializer_over_http_suggests_the_name() -> None:
+    spec = mlp()
+    spec["layers"][0]["weight_init"] = "kaiming_unifrom"
+    error = error_of(APP.post("/v1/plan", content=body(spec)))
+    assert error["details"][0]["loc"] == ["layers", 0, "weight_init"]
+    assert "(did you mean 'kaiming_uniform'?)" in error["message"]
+    assert "Input tag" not in error["message"]
+
+
+def test_empty_body_says_the_spec_must_be_sent_as_json() -> None:
+    for path in ("/v1/init", "/v1/plan", "/v1/report"):
+        error = error_of(APP.post(path, content=b""))
+        assert error["message"].startswith("empty body: the body must be the JSON spec")
+        assert "Content-Type: application/json" in error["message"]
+
+
+def test_a_form_upload_labelled_json_says_how_to_send_the_spec() -> None:
+    form = b'--boundary\r\nContent-Disposition: form-data; name="spec"\r\n\r\n{}\r\n--boundary--'
+    for raw in (form, b"spec=%7B%7D"):
+        error = error_of(APP.post("/v1/plan", content=raw))
+        assert error["code"] == "malformed_json"
+        assert error["message"].startswith("the body looks like a form upload, not JSON")
+        assert "-d @spec.json" in error["message"]
