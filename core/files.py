@@ -21,8 +21,8 @@ from weightinit.core.writer import Observer, header_bytes, stream_bytes
 # 1 MiB is a few percent.
 FILE_CHUNK_BYTES = 1 << 20
 
-# Metadata that names the producer, not the content: a file made by another release of
-# weightinit with the same algorithm still verifies.
+# Metadata that names the producer, not the content (files of releases before the header
+# stopped naming it carry it): such a file with the same algorithm still verifies.
 _PROVENANCE_KEYS = frozenset({"weightinit_version"})
 
 
@@ -103,3 +103,24 @@ def verify_file(plan: Plan, path: str | os.PathLike[str]) -> Verification:
                     chunk.output.name,
                 )
     return Verification(True, f"{len(plan.outputs)} tensors, {plan.total_bytes} bytes match")
+
+
+def carried_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The spec a weightinit file carries in its ``__metadata__``: the model part plus
+    the ``select``/``shard`` that say which part of it the file holds. Raises ``OSError``
+    for a file that cannot be read, ``HeaderError`` for one that is not safetensors or
+    carries no spec (a file made before files carried their spec)."""
+    with Path(path).open("rb") as handle:
+        metadata = read_header(handle).metadata
+    if "spec" not in metadata:
+        raise HeaderError(f"{path} carries no weightinit spec in its __metadata__")
+    try:
+        spec = json.loads(metadata["spec"])
+        for part in ("select", "shard"):
+            if part in metadata:
+                spec[part] = json.loads(metadata[part])
+    except (TypeError, ValueError) as error:
+        raise HeaderError(f"{path}: the spec in __metadata__ is not JSON: {error}") from None
+    if not isinstance(spec, dict):
+        raise HeaderError(f"{path}: the spec in __metadata__ is not a JSON object")
+    return spec

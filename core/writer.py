@@ -21,6 +21,7 @@ from typing import Any
 from weightinit.core.dtypes import SAFETENSORS_DTYPE
 from weightinit.core.generate import Chunk
 from weightinit.core.plan import MAX_HEADER_BYTES, Plan
+from weightinit.core.spec import canonical_json
 from weightinit.core.stats import Moments
 
 
@@ -48,10 +49,13 @@ def expected_statistics(plan: Plan) -> dict[str, dict[str, Any]]:
 
 
 def file_metadata(plan: Plan) -> dict[str, str]:
-    """The header's ``__metadata__``: provenance and expected statistics, all strings."""
+    """The header's ``__metadata__``, all strings: the canonical spec (its model part, so
+    the file says how to make it again; ``select``/``shard`` say which part of it the file
+    holds), expected statistics and identity. Nothing names the package version: the
+    file's bytes are a function of (algorithm, spec, selection) only."""
     spec = plan.spec
     metadata = {
-        "weightinit_version": package_version(),
+        "spec": canonical_json(spec.model_part()).decode(),
         "algorithm": spec.algorithm,
         "seed": str(spec.seed),
         "spec_sha256": plan.spec_sha256,

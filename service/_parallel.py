@@ -93,10 +93,7 @@ def full_header(payload: dict[str, Any], plan_document: dict[str, Any]) -> tuple
                        if key not in provenance and local.get(key) != plan_document.get(key))
     if differing:
         raise ProtocolError(f"the server's plan differs from this client's in {differing}")
-    metadata = file_metadata(plan)
-    metadata["weightinit_version"] = str(plan_document.get("weightinit_version",
-                                                           metadata["weightinit_version"]))
-    header = header_bytes(plan, metadata)
+    header = header_bytes(plan, file_metadata(plan))  # no package version in it
     if plan_document.get("file_bytes") != len(header) + plan.total_bytes:
         raise ProtocolError("the server's file size differs from this client's")
     return header, plan

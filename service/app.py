@@ -63,7 +63,7 @@ _STREAM_ERRORS = {
 # Every response header a browser script may want to read across origins.
 EXPOSED_HEADERS = ["etag", "x-request-id", "retry-after", "content-length", "content-type",
                    "vary", "www-authenticate", "x-weightinit-spec-sha256",
-                   "x-weightinit-parameters", "x-weightinit-tensors"]
+                   "x-weightinit-parameters", "x-weightinit-tensors", "x-weightinit-version"]
 _QVALUE = re.compile(r"^(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)$")
 
 
@@ -158,6 +158,8 @@ async def post_init(request: Request, principal: Principal) -> Response:
         "x-weightinit-spec-sha256": prepared.plan.spec_sha256,
         "x-weightinit-parameters": str(prepared.plan.total_parameters),
         "x-weightinit-tensors": str(len(prepared.plan.outputs)),
+        # The producer's release: not in the file, whose bytes do not depend on it.
+        "x-weightinit-version": package_version(),
     }
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)

@@ -26,6 +26,8 @@ from weightinit.core import (
     verify_file,
     write_file,
 )
+from weightinit.core.files import carried_spec
+from weightinit.core.header import HeaderError, read_header
 from weightinit.service.error_paths import validation_details
 from weightinit.service.extras import MissingExtra, require
 from weightinit.service.json_lines import line_of
@@ -181,21 +183,55 @@ def _need_extra(module: str, extra: str, feature: str) -> None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    plan = _planned(args.spec)
+    if len(args.paths) > 2:
+        raise _Refusal("verify takes [SPEC] FILE")
+    args.spec, args.file = args.paths if len(args.paths) == 2 else (None, args.paths[0])
+    if args.spec is None:  # the spec the file carries
+        if not readable_safetensors(args.file):
+            return _cmd_verify_unreadable(args.file)
+        try:
+            spec = Spec.model_validate(carried_spec(args.file))
+            plan = build_plan(spec)
+        except (HeaderError, ValidationError, SpecError) as error:
+            print(f"CANNOT READ: {args.file}: no usable spec in the file ({error})",
+                  file=sys.stderr)
+            return EXIT_CANNOT_READ
+    else:
+        plan = _planned(args.spec)
     if not readable_safetensors(args.file):
         # Missing, unreadable or not safetensors: say so (exit 2), not "MISMATCH" (exit 1).
-        result = verify_file(plan, args.file)
-        print(f"CANNOT READ: {result.message}", file=sys.stderr)
-        return EXIT_CANNOT_READ
+        return _cmd_verify_unreadable(args.file)
     result = verify_file(plan, args.file)
     print(("OK: " if result.ok else "MISMATCH: ") + result.message)
     return 0 if result.ok else EXIT_MISMATCH
 
 
+def _cmd_verify_unreadable(path: str) -> int:
+    try:
+        with open(path, "rb") as handle:
+            read_header(handle)
+        message = "unreadable"
+    except OSError as error:
+        message = f"cannot read {path}: {error.strerror or error}"
+    except HeaderError as error:
+        message = str(error)
+    print(f"CANNOT READ: {message}", file=sys.stderr)
+    return EXIT_CANNOT_READ
+
+
+def _cmd_spec(args: argparse.Namespace) -> int:
+    try:
+        document = carried_spec(args.file)
+    except OSError as error:
+        raise _Refusal(f"cannot read {args.file}: {error.strerror or error}") from None
+    except HeaderError as error:
+        raise _Refusal(str(error)) from None
+    _print_json(document, args.output)
+    return 0
+
+
 def readable_safetensors(path: str) -> bool:
     """Whether ``path`` is a file whose safetensors header can be read."""
-    from weightinit.core.header import HeaderError, read_header
-
     try:
         with open(path, "rb") as handle:
             read_header(handle)
@@ -246,10 +282,16 @@ def build_parser() -> argparse.ArgumentParser:
     _select_option(plan)
     plan.set_defaults(run=_cmd_plan)
 
-    verify = commands.add_parser("verify", help="check a file is bit-for-bit the spec's output")
-    verify.add_argument("spec")
-    verify.add_argument("file")
+    verify = commands.add_parser(
+        "verify", help="check a file is bit-for-bit the spec's output (exit 0 same, 1 "
+        "differs, 2 cannot read); without SPEC, against the spec the file carries")
+    verify.add_argument("paths", nargs="+", metavar="[SPEC] FILE")
     verify.set_defaults(run=_cmd_verify)
+
+    spec = commands.add_parser("spec", help="print the spec a weightinit file carries")
+    spec.add_argument("file")
+    spec.add_argument("-o", "--output", help="write the JSON here instead of stdout")
+    spec.set_defaults(run=_cmd_spec)
 
     report = commands.add_parser("report", help="generate and print observed statistics")
     report.add_argument("spec")

@@ -12,8 +12,6 @@ import numpy as np
 from weightinit.core import ChunkStream, Plan, Spec, build_plan, header_bytes
 from weightinit.core.writer import file_metadata
 
-FIXED_VERSION = "golden"  # stands in for the package version in the pinned file sha256
-
 
 def _t(name: str, shape: list[int], init: Any, **extra: Any) -> dict[str, Any]:
     return {"type": "tensor", "name": name, "shape": shape, "init": init, **extra}
@@ -149,10 +147,9 @@ def plan_of(body: dict[str, Any]) -> Plan:
 
 
 def digests(plan: Plan, **stream_options: Any) -> dict[str, str]:
-    """sha256 of every tensor's bytes, of the data section, and of the whole file with the
-    package version replaced by ``FIXED_VERSION`` (everything else in the header kept)."""
-    metadata = {**file_metadata(plan), "weightinit_version": FIXED_VERSION}
-    header = header_bytes(plan, metadata)
+    """sha256 of every tensor's bytes, of the data section, and of the whole file (whose
+    header names no package version: the bytes depend on algorithm, spec and selection)."""
+    header = header_bytes(plan, file_metadata(plan))
     data, whole = hashlib.sha256(), hashlib.sha256(header)
     tensors: dict[str, Any] = {}
     for chunk in ChunkStream(plan, **stream_options):

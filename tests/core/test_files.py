@@ -126,17 +126,28 @@ def test_verify_rejects_a_file_of_another_seed(written):
     assert not result.ok and "seed" in result.message
 
 
-def test_verify_ignores_the_package_version(written, tmp_path):
-    """A file from another weightinit release with the same algorithm still verifies."""
+def test_a_file_that_names_its_producer_still_verifies(written, tmp_path):
+    """Files of releases that put the package version in __metadata__ still verify."""
     path, plan, _, _ = written
     data = path.read_bytes()
     (length,) = struct.unpack("<Q", data[:8])
-    header = data[8 : 8 + length]
-    version = header.split(b'"weightinit_version":"')[1].split(b'"')[0]
-    patched = header.replace(version, b"9" * len(version))
+    header = data[8 : 8 + length].rstrip(b" ")
+    assert b"weightinit_version" not in header
+    patched = header.replace(b'"__metadata__":{', b'"__metadata__":{"weightinit_version":"0.0.1",')
+    patched += b" " * (-len(patched) % 8)
     other = tmp_path / "other.safetensors"
-    other.write_bytes(data[:8] + patched + data[8 + length :])
+    other.write_bytes(struct.pack("<Q", len(patched)) + patched + data[8 + length :])
     assert verify_file(plan, other).ok
+
+
+def test_the_file_carries_the_spec_that_makes_it_again(written):
+    from weightinit.core import Spec
+    from weightinit.core.files import carried_spec
+
+    path, plan, _, _ = written
+    again = build_plan(Spec.model_validate(carried_spec(path)))
+    assert again.spec_sha256 == plan.spec_sha256
+    assert verify_file(again, path).ok
 
 
 def test_verify_reports_a_missing_or_foreign_file(written, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 
@@ -16,8 +17,7 @@ LAYERS = [
     tensor_layer("f16", [7], "ones", dtype="float16"),
     tensor_layer("f64", [2, 2], {"name": "normal", "std": 1.0}, dtype="float64"),
 ]
-METADATA_KEYS = {"weightinit_version", "algorithm", "seed", "spec_sha256", "convention",
-                 "expected_stats"}
+METADATA_KEYS = {"spec", "algorithm", "seed", "spec_sha256", "convention", "expected_stats"}
 
 
 def parsed(header: bytes) -> tuple[int, dict]:
@@ -58,6 +58,9 @@ def test_metadata_values_are_all_strings_with_the_expected_keys():
     assert set(metadata) == METADATA_KEYS | {"format"}
     assert metadata["format"] == "pt" and metadata["seed"] == str(2**64 - 1)
     assert metadata["spec_sha256"] == plan.spec_sha256 and metadata["algorithm"] == "v1"
+    # The canonical model part, whose sha256 is spec_sha256; no package version.
+    assert json.loads(metadata["spec"]) == plan.spec.model_part()
+    assert hashlib.sha256(metadata["spec"].encode()).hexdigest() == plan.spec_sha256
     stats = json.loads(metadata["expected_stats"])
     assert set(stats) == {o.name for o in plan.outputs}
     assert stats["fc1.weight"]["expected_variance"] == pytest.approx(1 / (3 * 5))

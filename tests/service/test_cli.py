@@ -14,6 +14,7 @@ import struct
 import subprocess
 
 import ml_dtypes  # noqa: F401  (registers bfloat16 for safetensors.numpy)
+import numpy as np
 import pytest
 import safetensors.numpy
 from live_server import weightinit_command
@@ -242,3 +243,43 @@ def test_a_missing_extra_is_one_line_naming_it():
     assert str(caught.value) == ("--plot needs weightinit_no_such_module: "
                                  "pip install 'weightinit[plots]'")
     _need_extra("json", "plots", "--plot")  # present: nothing to say
+
+
+def test_verify_without_a_spec_uses_the_spec_the_file_carries(made, tmp_path):
+    _, model, _ = made
+    result = run("verify", str(model))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: ")
+    data = bytearray(model.read_bytes())
+    data[-1] ^= 0x01  # the last byte of the last tensor
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(bytes(data))
+    assert run("verify", str(corrupt)).returncode == 1
+
+
+def test_spec_prints_the_carried_spec_and_a_part_says_which_part(made, tmp_path):
+    spec, model, _ = made
+    printed = run("spec", str(model))
+    assert printed.returncode == 0
+    carried = json.loads(printed.stdout)
+    assert carried["seed"] == SPEC["seed"] and len(carried["layers"]) == len(SPEC["layers"])
+    part = tmp_path / "part.safetensors"
+    assert run("init", str(spec), "-o", str(part), "-q", "--select",
+               "blocks.1.proj.weight").returncode == 0
+    assert json.loads(run("spec", str(part)).stdout)["select"] == ["blocks.1.proj.weight"]
+    assert run("verify", str(part)).returncode == 0
+    # The carried spec, written back to a file, makes the same bytes again.
+    again = tmp_path / "again.json"
+    again.write_text(run("spec", str(model)).stdout)
+    remade = tmp_path / "remade.safetensors"
+    assert run("init", str(again), "-o", str(remade), "-q").returncode == 0
+    assert remade.read_bytes() == model.read_bytes()
+
+
+def test_spec_of_a_file_without_one_is_a_one_line_refusal(tmp_path):
+    foreign = tmp_path / "foreign.safetensors"
+    safetensors.numpy.save_file({"w": np.zeros(2, dtype=np.float32)}, str(foreign))
+    result = run("spec", str(foreign))
+    assert result.returncode == 2
+    assert "carries no weightinit spec" in result.stderr
+    assert run("verify", str(foreign)).returncode == 2

@@ -191,3 +191,16 @@ def test_requests_are_counted_by_route_template_and_status() -> None:
     assert metric(text, "weightinit_http_requests_total", route="/v1/plan", status="200") == 1
     assert metric(text, "weightinit_http_requests_total", route="/v1/plan", status="422") == 1
     assert metric(text, "weightinit_http_requests_total", route="unmatched", status="404") == 1
+
+
+def test_the_release_is_a_response_header_and_the_file_carries_the_spec() -> None:
+    from weightinit import __version__
+
+    response = APP.post("/v1/init", content=body(mlp()))
+    assert response.headers["x-weightinit-version"] == __version__
+    length = int.from_bytes(response.content[:8], "little")
+    metadata = json.loads(response.content[8 : 8 + length])["__metadata__"]
+    assert "weightinit_version" not in metadata
+    assert hashlib.sha256(metadata["spec"].encode()).hexdigest() == metadata["spec_sha256"]
+    report = APP.post("/v1/report", content=body(mlp())).json()
+    assert report["weightinit_version"] == __version__
