@@ -8,9 +8,9 @@ other programs wrote also meet ``I32``, ``U8`` and ``BOOL``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal, get_args
 
-import ml_dtypes
 import numpy as np
 
 DType = Literal["float32", "float16", "bfloat16", "float64"]
@@ -19,20 +19,35 @@ DType = Literal["float32", "float16", "bfloat16", "float64"]
 
 @dataclass(frozen=True)
 class DTypeInfo:
-    name: str  # as in specs and torch (torch.bfloat16 is "bfloat16")
+    name: str  # as in specs and torch (torch.bfloat16 is "bfloat16"); numpy's name too
     safetensors: str  # the header's "dtype" code
-    numpy: np.dtype
+    itemsize: int
+
+    @property
+    def numpy(self) -> np.dtype:
+        return _numpy_dtype(self.name)
+
+
+@cache
+def _numpy_dtype(name: str) -> np.dtype:
+    if name == "bfloat16":
+        # ml_dtypes takes about half a second to import: only bfloat16 arrays need it, so
+        # planning and the CLI's start do not pay for it.
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
 
 
 _TABLE = (
-    DTypeInfo("float64", "F64", np.dtype(np.float64)),
-    DTypeInfo("float32", "F32", np.dtype(np.float32)),
-    DTypeInfo("bfloat16", "BF16", np.dtype(ml_dtypes.bfloat16)),
-    DTypeInfo("float16", "F16", np.dtype(np.float16)),
-    DTypeInfo("int64", "I64", np.dtype(np.int64)),
-    DTypeInfo("int32", "I32", np.dtype(np.int32)),
-    DTypeInfo("uint8", "U8", np.dtype(np.uint8)),
-    DTypeInfo("bool", "BOOL", np.dtype(np.bool_)),
+    DTypeInfo("float64", "F64", 8),
+    DTypeInfo("float32", "F32", 4),
+    DTypeInfo("bfloat16", "BF16", 2),
+    DTypeInfo("float16", "F16", 2),
+    DTypeInfo("int64", "I64", 8),
+    DTypeInfo("int32", "I32", 4),
+    DTypeInfo("uint8", "U8", 1),
+    DTypeInfo("bool", "BOOL", 1),
 )
 BY_NAME = {info.name: info for info in _TABLE}
 BY_SAFETENSORS = {info.safetensors: info for info in _TABLE}
@@ -42,7 +57,7 @@ FLOAT_DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
 assert set(FLOAT_DTYPES) == set(get_args(DType))
 
 _PLANNED = ("float64", "int64", "float32", "float16", "bfloat16")
-ITEMSIZE = {name: BY_NAME[name].numpy.itemsize for name in _PLANNED}
+ITEMSIZE = {name: BY_NAME[name].itemsize for name in _PLANNED}
 SAFETENSORS_DTYPE = {name: BY_NAME[name].safetensors for name in _PLANNED}
 
 

@@ -1,4 +1,4 @@
-"""The ``weightinit`` command: serve, init, plan, verify, report.
+"""The ``weightinit`` command line: serve, init, plan, verify, spec, report.
 
 A spec file is the same JSON as the HTTP body. Errors in a spec print the file, line and
 field that is wrong and exit 2; ``verify`` exits 1 for a file that differs and 2 for one
@@ -8,63 +8,15 @@ it cannot read.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
-
-from pydantic import ValidationError
-from weightinit.core import (
-    Plan,
-    Spec,
-    SpecError,
-    build_plan,
-    generate_report,
-    plan_document,
-    report_document,
-    verify_file,
-    write_file,
-)
-from weightinit.core.files import carried_spec
-from weightinit.core.header import HeaderError, read_header
-from weightinit.service.error_paths import validation_details
-from weightinit.service.extras import MissingExtra, require
-from weightinit.service.json_lines import line_of
 
 from weightinit import __version__
 
 EXIT_MISMATCH = 1
 EXIT_BAD_SPEC = 2
 EXIT_CANNOT_READ = 2  # verify: a file that cannot be read is not a file that differs
-
-
-class _InvalidSpec(Exception):
-    """A spec file that does not validate: ``details`` as the HTTP API gives them, and the
-    file (``source``: its name and text) so each can be shown as ``file:line``."""
-
-    def __init__(self, details: list[dict[str, Any]], source: tuple[str, str] | None = None
-                 ) -> None:
-        super().__init__(details)
-        self.details = details
-        self.source = source
-
-    def lines(self) -> list[str]:
-        """One ``spec.json:7: layers.0.weight_init: ...`` line per error."""
-        out = []
-        for item in self.details:
-            loc = ".".join(str(part) for part in item["loc"]) or "the spec"
-            where = "invalid spec"
-            if self.source is not None:
-                name, text = self.source
-                line = line_of(text, item["loc"])
-                where = f"{name}:{line}" if line is not None else name
-            out.append(f"{where}: {loc}: {item['msg']}")
-        return out
-
-
-class _Refusal(Exception):
-    """A command-line mistake that is not about the spec's content (exit 2, one line)."""
 
 
 def select_item(text: str) -> str | dict[str, Any]:
@@ -84,168 +36,6 @@ def select_item(text: str) -> str | dict[str, Any]:
             f"{text!r}: expected NAME or NAME@OFFSET:SHAPE, e.g. w@0,128:64,128") from None
 
 
-def _planned(path: str, select: list[str | dict[str, Any]] | None = None) -> Plan:
-    """The spec file's plan; an error the planner finds is shown at its line too."""
-    spec, source = _read_spec(path, select)
-    try:
-        return build_plan(spec)
-    except SpecError as error:
-        raise _InvalidSpec(error.details(), source) from None
-
-
-def _read_spec(path: str, select: list[str | dict[str, Any]] | None
-               ) -> tuple[Spec, tuple[str, str]]:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text()
-    source = ("<stdin>" if path == "-" else path, text)
-    try:
-        if select:
-            body = json.loads(text)
-            if isinstance(body, dict):
-                text = json.dumps({**body, "select": select})
-        return Spec.model_validate_json(text), source
-    except ValidationError as error:  # locations as the API names them, tags dropped
-        raise _InvalidSpec(validation_details(error.errors(), text.encode()), source) from None
-    except ValueError as error:  # not JSON at all
-        raise _InvalidSpec([{"loc": [], "msg": f"not JSON: {error}"}], source) from None
-
-
-def _output_directory_exists(*paths: str | None) -> None:
-    """Refuse before any work if an output's directory is missing (not a temp file's)."""
-    for path in paths:
-        if path and path != "-":
-            directory = Path(path).parent
-            if not directory.is_dir():
-                raise _Refusal(f"the output directory {str(directory)!r} does not exist "
-                               f"(for {path}); create it first")
-
-
-def _print_json(document: Any, out: str | None = None) -> None:
-    text = json.dumps(document, indent=2)
-    if out:
-        Path(out).write_text(text + "\n")
-    else:
-        print(text)
-
-
-def _cmd_init(args: argparse.Namespace) -> int:
-    spec, source = _read_spec(args.spec, args.select)
-    _output_directory_exists(args.output, args.report)
-    if args.server:
-        from weightinit.service.client import Client
-
-        with Client(args.server, token=args.token) as client:
-            report = client.init(spec.model_dump(mode="json", exclude_none=True),
-                                 path=args.output, progress=not args.quiet,
-                                 with_report=bool(args.report))
-        if args.report:
-            _print_json(report, args.report)
-        return 0
-    try:
-        plan = build_plan(spec)
-    except SpecError as error:
-        raise _InvalidSpec(error.details(), source) from None
-    for warning in plan.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    observer = write_file(plan, args.output, with_stats=bool(args.report))
-    if args.report:
-        _print_json(report_document(plan, observer), args.report)
-    if not args.quiet:
-        print(f"wrote {args.output}: {len(plan.outputs)} tensors, {plan.total_parameters} "
-              f"parameters, sha256 {observer.file_sha256.hexdigest()}", file=sys.stderr)
-    return 0
-
-
-def _cmd_plan(args: argparse.Namespace) -> int:
-    _print_json(plan_document(_planned(args.spec, args.select)), args.output)
-    return 0
-
-
-def _cmd_report(args: argparse.Namespace) -> int:
-    plan = _planned(args.spec, args.select)
-    _output_directory_exists(args.output, args.plot)
-    if args.plot:
-        _need_extra("matplotlib", "plots", "--plot")
-    document = generate_report(plan)
-    _print_json(document, args.output)
-    if args.plot:
-        from weightinit.service.plots import plot_report
-
-        plot_report(document, args.plot)
-    return 0
-
-
-def _need_extra(module: str, extra: str, feature: str) -> None:
-    """One line naming the extra to install, instead of an ImportError's traceback."""
-    try:
-        require(module, extra, feature)
-    except MissingExtra as error:
-        raise _Refusal(str(error)) from None
-
-
-def _cmd_verify(args: argparse.Namespace) -> int:
-    if len(args.paths) > 2:
-        raise _Refusal("verify takes [SPEC] FILE")
-    args.spec, args.file = args.paths if len(args.paths) == 2 else (None, args.paths[0])
-    if args.spec is None:  # the spec the file carries
-        if not readable_safetensors(args.file):
-            return _cmd_verify_unreadable(args.file)
-        try:
-            spec = Spec.model_validate(carried_spec(args.file))
-            plan = build_plan(spec)
-        except (HeaderError, ValidationError, SpecError) as error:
-            print(f"CANNOT READ: {args.file}: no usable spec in the file ({error})",
-                  file=sys.stderr)
-            return EXIT_CANNOT_READ
-    else:
-        plan = _planned(args.spec)
-    if not readable_safetensors(args.file):
-        # Missing, unreadable or not safetensors: say so (exit 2), not "MISMATCH" (exit 1).
-        return _cmd_verify_unreadable(args.file)
-    result = verify_file(plan, args.file)
-    print(("OK: " if result.ok else "MISMATCH: ") + result.message)
-    return 0 if result.ok else EXIT_MISMATCH
-
-
-def _cmd_verify_unreadable(path: str) -> int:
-    try:
-        with open(path, "rb") as handle:
-            read_header(handle)
-        message = "unreadable"
-    except OSError as error:
-        message = f"cannot read {path}: {error.strerror or error}"
-    except HeaderError as error:
-        message = str(error)
-    print(f"CANNOT READ: {message}", file=sys.stderr)
-    return EXIT_CANNOT_READ
-
-
-def _cmd_spec(args: argparse.Namespace) -> int:
-    try:
-        document = carried_spec(args.file)
-    except OSError as error:
-        raise _Refusal(f"cannot read {args.file}: {error.strerror or error}") from None
-    except HeaderError as error:
-        raise _Refusal(str(error)) from None
-    _print_json(document, args.output)
-    return 0
-
-
-def readable_safetensors(path: str) -> bool:
-    """Whether ``path`` is a file whose safetensors header can be read."""
-    try:
-        with open(path, "rb") as handle:
-            read_header(handle)
-    except (OSError, HeaderError):
-        return False
-    return True
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    from weightinit.service.server import serve
-
-    return serve(host=args.host, port=args.port, workers=args.workers)
-
-
 def _select_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--select", action="append", type=select_item, metavar="NAME[@OFFSET:SHAPE]",
@@ -262,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="default from WEIGHTINIT_HOST or 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default WEIGHTINIT_PORT or 8000")
     serve.add_argument("--workers", type=int, default=None, help="uvicorn worker processes")
-    serve.set_defaults(run=_cmd_serve)
+    serve.set_defaults(run="serve")
 
     init = commands.add_parser("init", help="generate a safetensors file from a spec")
     init.add_argument("spec", help="spec JSON file, or - for standard input")
@@ -274,37 +64,38 @@ def build_parser() -> argparse.ArgumentParser:
                       "keeps it out of the process list)")
     init.add_argument("-q", "--quiet", action="store_true")
     _select_option(init)
-    init.set_defaults(run=_cmd_init)
+    init.set_defaults(run="init")
 
     plan = commands.add_parser("plan", help="print the plan JSON, generating nothing")
     plan.add_argument("spec")
     plan.add_argument("-o", "--output", help="write the JSON here instead of stdout")
     _select_option(plan)
-    plan.set_defaults(run=_cmd_plan)
+    plan.set_defaults(run="plan")
 
     verify = commands.add_parser(
         "verify", help="check a file is bit-for-bit the spec's output (exit 0 same, 1 "
         "differs, 2 cannot read); without SPEC, against the spec the file carries")
     verify.add_argument("paths", nargs="+", metavar="[SPEC] FILE")
-    verify.set_defaults(run=_cmd_verify)
+    verify.set_defaults(run="verify")
 
     spec = commands.add_parser("spec", help="print the spec a weightinit file carries")
     spec.add_argument("file")
     spec.add_argument("-o", "--output", help="write the JSON here instead of stdout")
-    spec.set_defaults(run=_cmd_spec)
+    spec.set_defaults(run="spec")
 
     report = commands.add_parser("report", help="generate and print observed statistics")
     report.add_argument("spec")
     report.add_argument("-o", "--output", help="write the JSON here instead of stdout")
     report.add_argument("--plot", help="also draw the per-layer variance chart to this PNG")
     _select_option(report)
-    report.set_defaults(run=_cmd_report)
+    report.set_defaults(run="report")
     return parser
 
 
 def _configure_engine() -> str | None:
     """Apply the engine's ``WEIGHTINIT_*`` settings (threads, numba); an error message if
     the environment holds an invalid one."""
+    from pydantic import ValidationError
     from weightinit.service.settings import Settings
 
     try:
@@ -318,11 +109,17 @@ def _configure_engine() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.run is not _cmd_serve and (problem := _configure_engine()):
+    # The engine is imported only now: --help and --version need none of it.
+    from pydantic import ValidationError
+    from weightinit.core import SpecError
+    from weightinit.service import cli_commands
+    from weightinit.service.cli_commands import _InvalidSpec, _Refusal
+
+    if args.run != "serve" and (problem := _configure_engine()):
         print(problem, file=sys.stderr)
         return EXIT_BAD_SPEC
     try:
-        return args.run(args)
+        return getattr(cli_commands, f"_cmd_{args.run}")(args)
     except _InvalidSpec as error:
         for line in error.lines():
             print(line, file=sys.stderr)
