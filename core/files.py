@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,11 @@ _PROVENANCE_KEYS = frozenset({"weightinit_version"})
 
 def write_file(
     plan: Plan, path: str | os.PathLike[str], *, with_stats: bool = False,
-    chunk_bytes: int = FILE_CHUNK_BYTES,
+    chunk_bytes: int = FILE_CHUNK_BYTES, progress: Callable[[int], object] | None = None,
 ) -> Observer:
-    """Generate the plan into ``path`` (atomically: a temporary file renamed at the end)."""
+    """Generate the plan into ``path`` (atomically: a temporary file renamed at the end,
+    with the permissions the umask gives a new file); ``progress`` is called with the
+    byte count of each buffer written."""
     target = Path(path)
     observer = Observer(tensor_sha256=with_stats)  # per-tensor hashes only for a report
     stream = ChunkStream(plan, with_stats=with_stats, chunk_bytes=chunk_bytes)
@@ -39,6 +42,10 @@ def write_file(
         with os.fdopen(handle, "wb") as out:
             for buffer in stream_bytes(header_bytes(plan), iter(stream), observer):
                 out.write(buffer)
+                if progress is not None:
+                    progress(len(buffer))
+        # mkstemp creates 0600; a file written by a tool gets what the umask allows.
+        os.chmod(temporary, 0o666 & ~current_umask())
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -103,6 +110,21 @@ def verify_file(plan: Plan, path: str | os.PathLike[str]) -> Verification:
                     chunk.output.name,
                 )
     return Verification(True, f"{len(plan.outputs)} tensors, {plan.total_bytes} bytes match")
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (``os.umask``
+    can only be read by setting it, which races with other threads creating files)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def carried_spec(path: str | os.PathLike[str]) -> dict[str, Any]:

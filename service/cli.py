@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--plot", help="also draw the per-layer variance chart to this PNG")
     _select_option(report)
     report.set_defaults(run="report")
+
+    commands.add_parser("layers", help="list the layer types and their fields").set_defaults(
+        run="layers")
+    commands.add_parser("initializers", help="list the initializers, formulas and "
+                        "parameters").set_defaults(run="initializers")
     return parser
 
 
@@ -135,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as error:
         print(f"invalid spec: {error}", file=sys.stderr)
         return EXIT_BAD_SPEC
+    except BrokenPipeError:  # ``weightinit layers | head``: the reader has what it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as error:  # a spec or output file that cannot be read or written
         print(f"weightinit: {error}", file=sys.stderr)
         return EXIT_BAD_SPEC

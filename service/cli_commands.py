@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 from weightinit.core import (
@@ -15,6 +15,7 @@ from weightinit.core import (
     Spec,
     SpecError,
     build_plan,
+    file_size,
     generate_report,
     plan_document,
     report_document,
@@ -100,9 +101,53 @@ def _print_json(document: Any, out: str | None = None) -> None:
         print(text)
 
 
+# Above this, ``init`` says how big the file will be before writing it (not a refusal).
+LARGE_OUTPUT_BYTES = 8 << 30
+
+
+def human_bytes(count: int) -> str:
+    """``815.0 kB``, ``40.0 GB``: decimal units, as disk sizes are sold."""
+    size = float(count)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"  # pragma: no cover
+
+
+def _warn_if_large(file_bytes: int, output: str) -> None:
+    """A warning with the size before a very large write, and one if the disk is short."""
+    import shutil
+
+    if file_bytes >= LARGE_OUTPUT_BYTES:
+        print(f"warning: {output} will be {human_bytes(file_bytes)}", file=sys.stderr)
+    try:
+        free = shutil.disk_usage(Path(output).parent).free
+    except OSError:
+        return
+    if file_bytes > free:
+        print(f"warning: {output} needs {human_bytes(file_bytes)}, and only "
+              f"{human_bytes(free)} is free there", file=sys.stderr)
+
+
+def _progress_bar(total: int, quiet: bool) -> Any:
+    """A tqdm bar on a terminal (stderr), else None."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="init",
+                leave=False)
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     spec, source = _read_spec(args.spec, args.select)
     _output_directory_exists(args.output, args.report)
+    try:
+        plan = build_plan(spec)
+    except SpecError as error:
+        raise _InvalidSpec(error.details(), source) from None
+    _warn_if_large(file_size(plan), args.output)
     if args.server:
         from weightinit.service.client import Client
 
@@ -113,13 +158,15 @@ def _cmd_init(args: argparse.Namespace) -> int:
         if args.report:
             _print_json(report, args.report)
         return 0
-    try:
-        plan = build_plan(spec)
-    except SpecError as error:
-        raise _InvalidSpec(error.details(), source) from None
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    observer = write_file(plan, args.output, with_stats=bool(args.report))
+    bar = _progress_bar(file_size(plan), args.quiet)
+    try:
+        observer = write_file(plan, args.output, with_stats=bool(args.report),
+                              progress=None if bar is None else bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
     if args.report:
         _print_json(report_document(plan, observer), args.report)
     if not args.quiet:
@@ -153,6 +200,34 @@ def _need_extra(module: str, extra: str, feature: str) -> None:
         require(module, extra, feature)
     except MissingExtra as error:
         raise _Refusal(str(error)) from None
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    """The layer types and their fields (type, default), from the schema."""
+    from weightinit.core.layers import LAYER_TYPES
+
+    for model in LAYER_TYPES:
+        types = get_args(model.model_fields["type"].annotation)
+        print(f"{' / '.join(types)}: {(model.__doc__ or '').strip().splitlines()[0]}")
+        for name, info in model.model_fields.items():
+            if name == "type":
+                continue
+            default = "required" if info.is_required() else f"default {info.default!r}"
+            print(f"    {name}: {default}")
+    return 0
+
+
+def _cmd_initializers(args: argparse.Namespace) -> int:
+    """The initializers: name, origin, formula and parameters with their defaults."""
+    from weightinit.core.initializers import catalogue
+
+    for entry in catalogue():
+        print(f"{entry['name']} ({entry['origin']}): {entry['formula']}")
+        for name, schema in entry["parameters"].items():
+            default = ("required" if name in entry["required"]
+                       else f"default {schema.get('default')!r}")
+            print(f"    {name}: {default}")
+    return 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:

@@ -283,3 +283,69 @@ def test_spec_of_a_file_without_one_is_a_one_line_refusal(tmp_path):
     assert result.returncode == 2
     assert "carries no weightinit spec" in result.stderr
     assert run("verify", str(foreign)).returncode == 2
+
+
+def test_files_get_the_umask_permissions_not_0600(tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+    out = tmp_path / "w.safetensors"
+    for umask, mode in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+        result = subprocess.run([*weightinit_command(), "init", str(spec), "-o", str(out), "-q"],
+                                preexec_fn=lambda umask=umask: os.umask(umask), check=False)
+        assert result.returncode == 0
+        assert out.stat().st_mode & 0o777 == mode, oct(umask)
+
+
+def test_init_shows_a_progress_bar_on_a_terminal_only(tmp_path):
+    import fcntl
+    import pty
+    import termios
+
+    spec = tmp_path / "spec.json"
+    # 80 MB: long enough for tqdm (which redraws at most every 0.1 s) to draw the bar.
+    spec.write_text(json.dumps({"seed": 1, "layers": [
+        {"type": "tensor", "name": "w", "shape": [5000, 4000], "init": "glorot_uniform"}]}))
+    leader, follower = pty.openpty()
+    # A terminal 80 columns wide, as a user's is (a fresh pty has 0, and tqdm draws nothing).
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    process = subprocess.Popen([*weightinit_command(), "init", str(spec), "-o",
+                                str(tmp_path / "w.safetensors")], stderr=follower,
+                               stdout=subprocess.DEVNULL)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            piece = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not piece:
+            break
+        seen += piece
+    assert process.wait(timeout=60) == 0
+    os.close(leader)
+    assert b"init:" in seen and b"B/s" in seen  # tqdm's bar, drawn on the terminal
+    piped = run("init", str(spec), "-o", str(tmp_path / "v.safetensors"))
+    assert "init:" not in piped.stderr and piped.stderr.startswith("wrote ")
+
+
+def test_a_very_large_output_is_announced_with_its_size(tmp_path, capsys):
+    from weightinit.service.cli_commands import LARGE_OUTPUT_BYTES, _warn_if_large
+
+    _warn_if_large(LARGE_OUTPUT_BYTES - 1, str(tmp_path / "small.safetensors"))
+    assert capsys.readouterr().err == ""
+    _warn_if_large(40 * 10**9, str(tmp_path / "big.safetensors"))
+    assert f"warning: {tmp_path / 'big.safetensors'} will be 40.0 GB" in capsys.readouterr().err
+
+
+def test_layers_and_initializers_list_every_name():
+    from weightinit.core.initializers import REGISTRY
+
+    layers = run("layers").stdout
+    for layer_type in ("linear:", "conv1d / conv2d / conv3d:", "multihead_attention:",
+                       "lstm:", "repeat:"):
+        assert layer_type in layers
+    assert "    in_features: required" in layers
+    listed = run("initializers").stdout
+    for name in REGISTRY:
+        assert f"\n{name} (" in "\n" + listed
+    assert "    std: default 1.0" in listed  # trunc_normal's torch default
