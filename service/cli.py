@@ -66,9 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     _select_option(init)
     init.set_defaults(run="init")
 
-    plan = commands.add_parser("plan", help="print the plan JSON, generating nothing")
+    plan = commands.add_parser("plan", help="print the plan (a table of tensors, shapes, "
+                               "initializers, std and totals), generating nothing")
     plan.add_argument("spec")
-    plan.add_argument("-o", "--output", help="write the JSON here instead of stdout")
+    plan.add_argument("--json", action="store_true", help="the plan document as JSON instead")
+    plan.add_argument("-o", "--output", help="write it here instead of stdout")
     _select_option(plan)
     plan.set_defaults(run="plan")
 

@@ -176,7 +176,17 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    _print_json(plan_document(_planned(args.spec, args.select)), args.output)
+    document = plan_document(_planned(args.spec, args.select))
+    if args.json:
+        _print_json(document, args.output)
+        return 0
+    from weightinit.service.plan_table import plan_table
+
+    table = plan_table(document)
+    if args.output:
+        Path(args.output).write_text(table + "\n")
+    else:
+        print(table)
     return 0
 
 

@@ -82,7 +82,7 @@ def test_report_has_observed_statistics_and_the_files_sha256(made):
 
 def test_plan_prints_the_plan_without_generating(made, tmp_path):
     spec, _, report = made
-    result = run("plan", str(spec))
+    result = run("plan", str(spec), "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert [t["name"] for t in plan["tensors"]] == [t["name"] for t in report["tensors"]]
@@ -179,7 +179,8 @@ def test_select_option_takes_names_and_regions(made, tmp_path):
     assert tensors["lm_head.weight"].tobytes() == whole["lm_head.weight"][34:67].tobytes()
     assert tensors["fc1.bias"].tobytes() == whole["fc1.bias"].tobytes()
     assert run("verify", str(spec), str(part)).returncode == 1  # the spec's file is whole
-    plan = json.loads(run("plan", str(spec), "--select", "conv.weight@0,1,0,0:8,1,3,3").stdout)
+    plan = json.loads(run("plan", str(spec), "--json",
+                          "--select", "conv.weight@0,1,0,0:8,1,3,3").stdout)
     assert plan["tensors"][0]["offset"] == [0, 1, 0, 0]
     assert plan["tensors"][0]["full_shape"] == [8, 2, 3, 3]
 
@@ -349,3 +350,17 @@ def test_layers_and_initializers_list_every_name():
     for name in REGISTRY:
         assert f"\n{name} (" in "\n" + listed
     assert "    std: default 1.0" in listed  # trunc_normal's torch default
+
+
+def test_plan_prints_a_table_with_totals(made):
+    spec, _, report = made
+    table = run("plan", str(spec)).stdout.splitlines()
+    assert table[0].split() == ["tensor", "shape", "dtype", "initializer", "std"]
+    rows = {line.split()[0]: line.split() for line in table[2:] if line and "  " in line}
+    for tensor in report["tensors"]:
+        row = rows[tensor["name"]]
+        assert row[1] == "x".join(map(str, tensor["shape"]))
+        assert row[3].startswith(tensor["initializer"]["name"])
+        assert float(row[-1]) == pytest.approx(tensor["expected_variance"] ** 0.5, rel=1e-3)
+    total = report["total_parameters"]
+    assert table[-1].startswith(f"{len(report['tensors'])} tensors, {total:,} parameters")
