@@ -176,7 +176,10 @@ def resolve(params: Initializer, ctx: InitContext) -> ResolvedInit:
         raise ResolveError(f"{params.name}: {error}") from None
     except ResolveError:
         raise
-    except (ValueError, OverflowError) as error:
+    except OverflowError:  # its text is the C library's errno tuple: say it in words
+        raise ResolveError(f"{params.name}: parameters too large, a derived value "
+                           "overflows") from None
+    except ValueError as error:
         # Finite parameters whose derived numbers overflow (e.g. high - low): bad input.
         raise ResolveError(f"{params.name}: {error}") from None
     if not (math.isfinite(resolved.expected_mean) and math.isfinite(resolved.expected_variance)):

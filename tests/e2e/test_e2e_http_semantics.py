@@ -330,3 +330,16 @@ def test_probes_answer_whatever_the_host(host_checked: RunningServer) -> None:
 
 def test_the_default_bind_is_loopback() -> None:
     assert Settings().host == "127.0.0.1"
+
+
+@pytest.mark.parametrize("init", [{"name": "xavier_uniform", "gain": 1e300},
+                                  {"name": "orthogonal", "gain": 1e300},
+                                  {"name": "uniform", "low": -1e308, "high": 1e308}])
+def test_overflowing_parameters_are_said_in_words_not_errno(server: RunningServer,
+                                                            init: dict) -> None:
+    response = httpx.post(server.base_url + "/v1/plan", json=spec(init, "float64"), timeout=60)
+    assert response.status_code == 422
+    error = strict_loads(response.content)["error"]
+    assert error["details"][0]["loc"] == ["layers", 0, "weight_init"]
+    assert "(34," not in error["message"] and "Numerical result" not in error["message"]
+    assert "too large" in error["message"] or "overflows" in error["message"]
