@@ -44,3 +44,30 @@ def _model_dtype(model: Any) -> str:
     names = [str(p.dtype).removeprefix("torch.") for p in model.parameters()
              if p.is_floating_point()]
     return max(set(names), key=names.count) if names else "float32"
+
+
+def checkpoint_names(model: Any) -> dict[str, str]:
+    """{name as ``save_pretrained`` writes it: ``state_dict`` name} for a transformers
+    model whose checkpoint names differ from its module names (transformers 5 renames some
+    families' weights on load, e.g. ViT's ``encoder.layer.0.attention.attention.query``
+    is the module's ``layers.0.attention.q_proj``; GPT-NeoX's ``embed_out`` its
+    ``lm_head``). Empty for any other module. Tensors a converter fuses or splits have
+    no one-to-one names and are left out (``from_pretrained`` loads those)."""
+    if not hasattr(model, "config") or not hasattr(model, "state_dict"):
+        return {}
+    try:
+        from transformers.core_model_loading import revert_weight_conversion
+    except ImportError:
+        return {}
+    state = model.state_dict(keep_vars=True)
+    try:
+        reverted = revert_weight_conversion(model, dict(state))
+    except Exception:  # a converter that cannot run on these tensors: no renames known
+        return {}
+    by_identity = {id(tensor): name for name, tensor in state.items()}
+    names = {}
+    for disk_name, tensor in reverted.items():
+        model_name = by_identity.get(id(tensor))
+        if model_name is not None and model_name != disk_name:
+            names[disk_name] = model_name
+    return names

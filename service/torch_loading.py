@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from weightinit.service.torch_helpers import as_torch, state_tensors, tied_names
+from weightinit.service.torch_hf import checkpoint_names
 from weightinit.service.weights_source import (
     LoadResult,
     WeightsSource,
@@ -79,6 +80,11 @@ def _torch_tensors(source: WeightsSource) -> dict[str, Any]:
     return {name: as_torch(value) for name, value in source.items()}
 
 
+def current_names(model: Any) -> set[str]:
+    """The model's ``state_dict`` names."""
+    return {name for name, _, _ in state_tensors(model, "")}
+
+
 def _meta_tensors(model: Any) -> list[str]:
     """Every parameter and buffer (non-persistent ones too) still on the meta device."""
     names = []
@@ -102,13 +108,20 @@ def load_weights(model: Any, source: WeightsSource, *, strict: bool = True) -> L
 
     Returns:
         ``LoadResult(missing_keys, unexpected_keys)``. Tied parameters (a tied
-        ``lm_head.weight``) are filled from the name they alias and are not missing.
+        ``lm_head.weight``) are filled from the name they alias and are not missing. A
+        transformers model takes its ``save_pretrained`` names too (what the
+        ``huggingface`` source writes), where its family renames weights on load.
 
     A module on meta gets the tensors assigned as its parameters (no copy; cast when the
     module's dtype differs) and its ties restored. A load that would leave a tensor on
     meta (a missing key, or a buffer only the model's code can make) is refused.
     """
     state = _torch_tensors(source)
+    renames = checkpoint_names(model)
+    if renames:  # a save_pretrained file (the huggingface source) of a renaming family
+        own = current_names(model)
+        state = {name if name in own else renames.get(name, name): value
+                 for name, value in state.items()}
     aliases = tied_names(model)
     for alias, first in aliases.items():
         if alias not in state and first in state:

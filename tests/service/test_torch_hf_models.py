@@ -131,3 +131,18 @@ def test_float32_model_takes_bfloat16_weights_in_its_own_dtype(tmp_path: Path) -
     arrays = generated(spec_from_model(model, seed=6, dtype="bfloat16"), tmp_path)
     load_weights(model, arrays)
     assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+@pytest.mark.parametrize("case", ["vit", "gpt_neox", "llama_tied"])
+def test_a_save_pretrained_file_loads_under_the_modules_names(case: str,
+                                                              tmp_path: Path) -> None:
+    """transformers 5 renames some families' weights between the file and the module
+    (ViT's encoder.layer.0.attention.attention.query is layers.0.attention.q_proj,
+    GPT-NeoX's embed_out is lm_head): load_weights takes the file's names."""
+    reference = build(case)
+    reference.save_pretrained(tmp_path)
+    with empty_weights():
+        model = build(case)
+    assert load_weights(model, tmp_path / "model.safetensors") == ([], [])
+    for ours, theirs in zip(outputs(model, case), outputs(reference, case), strict=True):
+        assert torch.equal(ours, theirs)
