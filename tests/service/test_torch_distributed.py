@@ -97,5 +97,6 @@ def test_tensor_parallel_on_2_ranks(reference, server, tmp_path):
 
 def test_tp2_x_fsdp2_on_a_2d_mesh_in_process(reference, tmp_path):
     summary = torchrun("2d", 4, [], "fsdp", reference, tmp_path)
-    norms = 5 * 32 * 4  # sharded by FSDP, copied across the 2 TP ranks
-    assert summary["total_data_bytes"] == summary["file_data_bytes"] + norms
+    # The norms and the value head are sharded by FSDP only: copied across the 2 TP ranks.
+    copied = (5 * 32 + 3 * 32 + 3) * 4
+    assert summary["total_data_bytes"] == summary["file_data_bytes"] + copied
