@@ -5,6 +5,7 @@ loaded with the same weights, ties kept and no meta tensor left."""
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,40 @@ def test_a_save_pretrained_file_loads_under_the_modules_names(case: str,
     assert load_weights(model, tmp_path / "model.safetensors") == ([], [])
     for ours, theirs in zip(outputs(model, case), outputs(reference, case), strict=True):
         assert torch.equal(ours, theirs)
+
+
+HF_FAMILIES = sorted(case for case in CASES if case != "convnext")  # convnext: no HF rules
+needs_hf_source = pytest.mark.skipif(
+    find_spec("weightinit.core.hf") is None,
+    reason="init='huggingface' needs the huggingface spec source (weightinit.core.hf)",
+)
+
+
+@needs_hf_source
+@pytest.mark.parametrize("case", HF_FAMILIES)
+def test_huggingface_init_loads_into_the_model(case: str, tmp_path: Path) -> None:
+    """init='huggingface' sends the model as the huggingface source (the family's own
+    init rules); its save_pretrained names load strictly, renamed families included."""
+    with empty_weights():
+        model = build(case)
+    spec = spec_from_model(model, seed=8, init="huggingface")
+    assert spec["huggingface"]["architecture"] == type(model).__name__
+    assert load_weights(model, generated(spec, tmp_path)) == ([], [])
+    assert not any(t.is_meta for t in [*model.parameters(), *model.buffers()])
+    assert all(torch.isfinite(t).all() for t in outputs(model, case))
+
+
+@needs_hf_source
+def test_huggingface_init_gives_the_familys_distribution(tmp_path: Path) -> None:
+    """Llama's projections: N(0, initializer_range) under the family's rules, torch's
+    U(+-1/sqrt(fan_in)) under the module's constructor defaults."""
+    with empty_weights():
+        model = build("llama")
+    family = generated(spec_from_model(model, seed=9, init="huggingface"), tmp_path)
+    module = generated(spec_from_model(model, seed=9), tmp_path)
+    name = "model.layers.0.mlp.down_proj.weight"  # (16, 32): fan_in 32
+    # 512 draws: the sample std's relative standard error is 3 % for a normal, 2 % for
+    # a uniform, so 20 % is over 6 standard errors (false alarm < 1e-9); the two
+    # distributions' stds (0.02 and 0.102) are five times apart.
+    assert abs(family[name].std() / 0.02 - 1) < 0.2
+    assert abs(module[name].std() / (1 / 32**0.5 / 3**0.5) - 1) < 0.2
