@@ -12,6 +12,7 @@ from typing import Any
 
 from weightinit.core.dtypes import ITEMSIZE
 from weightinit.core.errors import LimitError, Loc, SpecError
+from weightinit.core.hf.source import HuggingFaceSource
 from weightinit.core.keras_import import import_keras_model
 from weightinit.core.layers import Expansion, TensorPlan
 from weightinit.core.layers.base import TensorBudget
@@ -140,10 +141,26 @@ def _keras_model_plans(spec: Spec, limits: Limits, warnings: list[str]) -> list[
     return plans
 
 
+def _huggingface_plans(spec: Spec, source: HuggingFaceSource, limits: Limits
+                       ) -> list[TensorPlan]:
+    """The tensors of a ``huggingface`` config (``core.hf``), checked against the limits."""
+    from weightinit.core.hf.plans import huggingface_plans
+
+    if spec.convention != "torch":
+        raise SpecError(("convention",), "a huggingface model comes out as save_pretrained "
+                        "writes it, with torch names and layouts: set convention to 'torch'")
+    plans = huggingface_plans(source, spec.dtype, limits.max_tensors,
+                              limits.max_parameters)
+    _check_totals(len(plans), sum(math.prod(p.shape) for p in plans), ("huggingface",), limits)
+    return plans
+
+
 def expand(spec: Spec, limits: Limits, warnings: list[str] | None = None) -> list[TensorPlan]:
     """All tensors of the spec's model, in spec order, checked against the limits
     (warnings, such as ignored Keras initializer seeds, are appended to ``warnings``)."""
-    if spec.keras_model is not None:
+    if spec.huggingface is not None:
+        plans = _huggingface_plans(spec, spec.huggingface, limits)
+    elif spec.keras_model is not None:
         plans = _keras_model_plans(spec, limits, [] if warnings is None else warnings)
     else:
         root = Expansion(

@@ -384,3 +384,102 @@ def ndtri_array(p: np.ndarray) -> np.ndarray:
         out[tail] = np.where(qt < 0.0, -value, value)
     out = np.where(p == 0.0, -math.inf, np.where(p == 1.0, math.inf, out))
     return np.where((p >= 0.0) & (p <= 1.0), out, math.nan)
+
+
+# --- sin, cos (fdlibm k_sin.c, k_cos.c, e_rem_pio2.c medium range) ----------------------
+# For arguments up to SINCOS_MAX_ARG in magnitude, reduced by the three-step Cody-Waite
+# reduction of __ieee754_rem_pio2 (exact to 118 bits there); the large-argument
+# Payne-Hanek path is not needed by any caller and not carried.
+SINCOS_MAX_ARG = 2.0**19
+SIN_S = (-1.66666666666666324348e-01, 8.33333333332248946124e-03,
+         -1.98412698298579493134e-04, 2.75573137070700676789e-06,
+         -2.50507602534068634195e-08, 1.58969099521155010221e-10)  # fmt: skip
+COS_C = (4.16666666666666019037e-02, -1.38888888888741095749e-03,
+         2.48015872894767294178e-05, -2.75573143513906633035e-07,
+         2.08757232129817482790e-09, -1.13596475577881948265e-11)  # fmt: skip
+INVPIO2 = 6.36619772367581382433e-01  # 0x3FE45F30 6DC9C883
+PIO2_1 = 1.57079632673412561417e00  # 0x3FF921FB 54400000
+PIO2_1T = 6.07710050650619224932e-11  # 0x3DD0B461 1A626331
+PIO2_2 = 6.07710050630396597660e-11  # 0x3DD0B461 1A600000
+PIO2_2T = 2.02226624879595063154e-21  # 0x3BA3198A 2E037073
+PIO2_3 = 2.02226624871116645580e-21  # 0x3BA3198A 2E000000
+PIO2_3T = 8.47842766036889956997e-32  # 0x397B839A 252049C1
+PIO4_HIGH_WORD = 0x3FE921FB  # |x| <= pi/4: no reduction
+
+
+def _high_words(x: np.ndarray) -> np.ndarray:
+    """The high 32 bits of each double, sign cleared, as int64."""
+    return ((x.view(np.uint64) >> np.uint64(32)) & np.uint64(0x7FFFFFFF)).astype(np.int64)
+
+
+def _exponents(x: np.ndarray) -> np.ndarray:
+    return (_high_words(x) >> 20) & 0x7FF
+
+
+def _rem_pio2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``x = n * pi/2 + (y0 + y1)``, |y0 + y1| <= pi/4: (n, y0, y1), fdlibm's medium case."""
+    t = np.abs(x)
+    n = np.trunc(t * INVPIO2 + 0.5)
+    r = t - n * PIO2_1
+    w = n * PIO2_1T
+    y0 = r - w
+    j = _exponents(t)
+    second = (j - _exponents(y0)) > 16
+    if np.any(second):  # cancellation: a second (and maybe third) round
+        t2 = r
+        w2 = n * PIO2_2
+        r2 = t2 - w2
+        w2 = n * PIO2_2T - ((t2 - r2) - w2)
+        y02 = r2 - w2
+        third = second & ((j - _exponents(y02)) > 49)
+        t3 = r2
+        w3 = n * PIO2_3
+        r3 = t3 - w3
+        w3 = n * PIO2_3T - ((t3 - r3) - w3)
+        r2, w2 = np.where(third, r3, r2), np.where(third, w3, w2)
+        r, w = np.where(second, r2, r), np.where(second, w2, w)
+        y0 = r - w
+    y1 = (r - y0) - w
+    negative = x < 0.0
+    return (np.where(negative, -n, n).astype(np.int64), np.where(negative, -y0, y0),
+            np.where(negative, -y1, y1))
+
+
+def _kernel_sin(x: np.ndarray, y: np.ndarray, with_tail: np.ndarray) -> np.ndarray:
+    z = x * x
+    v = z * x
+    s1, s2, s3, s4, s5, s6 = SIN_S
+    r = s2 + z * (s3 + z * (s4 + z * (s5 + z * s6)))
+    plain = x + v * (s1 + z * r)
+    tail = x - ((z * (0.5 * y - v * r) - y) - v * s1)
+    return np.where(with_tail, tail, plain)
+
+
+def _kernel_cos(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    ix = _high_words(x)
+    z = x * x
+    c1, c2, c3, c4, c5, c6 = COS_C
+    r = z * (c1 + z * (c2 + z * (c3 + z * (c4 + z * (c5 + z * c6)))))
+    near = 1.0 - (0.5 * z - (z * r - x * y))
+    quarter = (ix - 0x00200000).astype(np.uint64) << np.uint64(32)
+    qx = np.where(ix > 0x3FE90000, 0.28125, quarter.view(np.float64))
+    far = (1.0 - qx) - ((0.5 * z - qx) - (z * r - x * y))
+    return np.where(ix < 0x3FD33333, near, far)
+
+
+def sincos_array(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """fdlibm ``sin`` and ``cos`` of a float64 array, |x| <= SINCOS_MAX_ARG."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size and not float(np.max(np.abs(x))) <= SINCOS_MAX_ARG:
+        raise ValueError(f"sincos_array handles |x| <= {SINCOS_MAX_ARG}")
+    small = _high_words(x) <= PIO4_HIGH_WORD
+    n, y0, y1 = _rem_pio2(x)
+    n = np.where(small, 0, n)
+    y0 = np.where(small, x, y0)
+    y1 = np.where(small, 0.0, y1)
+    ksin = _kernel_sin(y0, y1, ~small)
+    kcos = _kernel_cos(y0, y1)
+    quadrant = n & 3
+    sin = np.choose(quadrant, (ksin, kcos, -ksin, -kcos))
+    cos = np.choose(quadrant, (kcos, -ksin, -kcos, ksin))
+    return sin, cos

@@ -17,6 +17,7 @@ import numpy as np
 from weightinit.core.fans import Convention
 from weightinit.core.kernels import fill as fill_random
 from weightinit.core.kernels import fill_runs as fill_random_runs
+from weightinit.core.portable_math import exp, log, sincos_array
 from weightinit.core.regions import run_indices
 from weightinit.core.stats import Moments, constant_moments, moments_of
 from weightinit.core.streams import StreamKey, element_words, stream_key
@@ -248,6 +249,61 @@ class SparseSampler:
         return values.reshape(-1)
 
 
+def inverse_timescales(channels: int, max_timescale: float) -> np.ndarray:
+    """``exp(-k * ln(max_timescale) / (channels // 2 - 1))`` for ``k < channels // 2``,
+    with the portable ``exp``/``log`` (Whisper's ``sinusoids``, in float64)."""
+    half = channels // 2
+    increment = log(max_timescale) / (half - 1)
+    return np.array([exp(-increment * k) for k in range(half)], dtype=np.float64)
+
+
+def sinusoid_values(rows_of: np.ndarray, cols_of: np.ndarray, inverse: np.ndarray
+                    ) -> np.ndarray:
+    """Elements ``(t, j)`` of the sinusoidal table: ``sin(t * inv[j])`` in the first
+    half of the columns, ``cos(t * inv[j - half])`` in the second (float64)."""
+    half = inverse.size
+    first = cols_of < half
+    angle = rows_of.astype(np.float64) * inverse[np.where(first, cols_of, cols_of - half)]
+    sin, cos = sincos_array(angle)
+    return np.where(first, sin, cos)
+
+
+def sinusoid_table(rows: int, cols: int, max_timescale: float) -> np.ndarray:
+    """The whole ``rows x cols`` sinusoidal table, float64 (for checks and small tables)."""
+    index = np.arange(rows * cols, dtype=np.int64)
+    return sinusoid_values(index // cols, index % cols,
+                           inverse_timescales(cols, max_timescale)).reshape(rows, cols)
+
+
+@dataclass(frozen=True)
+class SinusoidalSampler:
+    """The fixed sinusoidal position table of a ``(positions, channels)`` tensor, as
+    Whisper's encoder sets it: exact (portable ``sin``/``cos``/``exp``), no randomness."""
+
+    max_timescale: float
+    whole_tensor = False
+
+    def fill(
+        self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
+    ) -> Filled:
+        return self.at(tensor, np.arange(start, start + count, dtype=np.int64), dtype,
+                       with_stats)
+
+    def fill_runs(
+        self, tensor: TensorIdentity, starts: np.ndarray, counts: np.ndarray, dtype: str,
+        with_stats: bool, out: np.ndarray | None = None,
+    ) -> Filled:
+        return _into(out, *self.at(tensor, run_indices(starts, counts), dtype, with_stats))
+
+    def at(self, tensor: TensorIdentity, index: np.ndarray, dtype: str,
+           with_stats: bool) -> Filled:
+        """The values at flat element indices ``index``."""
+        cols = tensor.shape[1]
+        inverse = inverse_timescales(cols, self.max_timescale)
+        return _finish(sinusoid_values(index // cols, index % cols, inverse), dtype, with_stats)
+
+
 Sampler = (
     RandomSampler | ConstantSampler | EyeSampler | DiracSampler | OrthogonalSampler | SparseSampler
+    | SinusoidalSampler
 )

@@ -1,4 +1,5 @@
-"""The request: a model's layers (or a Keras model) plus seed, convention and dtype.
+"""The request: a model's layers (or a Keras model, or a Hugging Face config) plus seed,
+convention and dtype.
 
 Pydantic models with ``extra="forbid"`` and no NaN/Infinity, so a misspelt key or a
 non-finite number is an error that names its field, not a silent default.
@@ -20,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 from weightinit.core.dtypes import DType
+from weightinit.core.hf.source import HuggingFaceSource
 from weightinit.core.layers import Layer
 from weightinit.core.streams import MAX_SEED
 
@@ -129,6 +131,10 @@ class Spec(BaseModel):
     keras_model: dict[str, Any] | None = Field(
         None, description="a Keras model's to_json() object, instead of layers"
     )
+    huggingface: HuggingFaceSource | None = Field(
+        None, description="a Hugging Face config, instead of layers: the tensors "
+        "save_pretrained writes, each initialized as the model's family does"
+    )
     # Names are at most Limits.max_name_bytes (1024) long; longer ones cannot match.
     select: list[Region] | None = Field(
         None, fail_fast=True,
@@ -147,8 +153,9 @@ class Spec(BaseModel):
 
     @model_validator(mode="after")
     def _one_model(self) -> Spec:
-        if (self.layers is None) == (self.keras_model is None):
-            raise ValueError("give exactly one of layers and keras_model")
+        given = [self.layers, self.keras_model, self.huggingface]
+        if sum(source is not None for source in given) != 1:
+            raise ValueError("give exactly one of layers, keras_model and huggingface")
         return self
 
     def selection(self) -> list[Any] | None:

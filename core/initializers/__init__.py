@@ -52,7 +52,14 @@ from weightinit.core.initializers.plain import (
     Uniform,
     Zeros,
 )
-from weightinit.core.initializers.structured import Dirac, Eye, Identity, Orthogonal, Sparse
+from weightinit.core.initializers.structured import (
+    Dirac,
+    Eye,
+    Identity,
+    Orthogonal,
+    Sinusoidal,
+    Sparse,
+)
 from weightinit.core.initializers.torch_family import (
     KaimingNormal,
     KaimingUniform,
@@ -210,8 +217,9 @@ __all__ = [
     "Constant", "Dirac", "Eye", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform",
     "Identity", "InitContext", "Initializer", "InitializerParams", "KaimingNormal",
     "KaimingUniform", "LecunNormal", "LecunUniform", "Normal", "Ones", "Orthogonal",
-    "RandomNormal", "RandomUniform", "ResolveError", "ResolvedInit", "Sparse", "TorchDefault",
-    "TruncNormal", "TruncatedNormal", "Uniform", "VarianceScaling", "XavierNormal",
+    "RandomNormal", "RandomUniform", "ResolveError", "ResolvedInit", "Sinusoidal", "Sparse",
+    "TorchDefault", "TruncNormal", "TruncatedNormal", "Uniform", "VarianceScaling",
+    "XavierNormal",
     "XavierUniform", "Zeros",
     "calculate_gain", "catalogue", "constant_init", "from_keras_config", "normal_init",
     "resolve", "truncated_normal_init", "uniform_init", "variance_scaling",

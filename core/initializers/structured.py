@@ -1,11 +1,13 @@
 """Initializers that fill a tensor as a whole rather than element by element:
-``orthogonal``, ``identity`` (Keras) / ``eye`` (torch), ``dirac`` and ``sparse``."""
+``orthogonal``, ``identity`` (Keras) / ``eye`` (torch), ``dirac``, ``sparse`` and the
+fixed ``sinusoidal`` position table."""
 
 from __future__ import annotations
 
 import math
 from typing import Literal
 
+import numpy as np
 from pydantic import Field, StrictInt
 from weightinit.core.initializers.base import (
     InitContext,
@@ -15,7 +17,15 @@ from weightinit.core.initializers.base import (
     ResolveError,
 )
 from weightinit.core.initializers.torch_family import Gain
-from weightinit.core.samplers import DiracSampler, EyeSampler, OrthogonalSampler, SparseSampler
+from weightinit.core.portable_math import SINCOS_MAX_ARG, sincos_array
+from weightinit.core.samplers import (
+    DiracSampler,
+    EyeSampler,
+    OrthogonalSampler,
+    SinusoidalSampler,
+    SparseSampler,
+    inverse_timescales,
+)
 
 
 class Orthogonal(Initializer):
@@ -94,3 +104,34 @@ class Sparse(Initializer):
         kept = (rows - math.ceil(self.sparsity * rows)) / rows
         sampler = SparseSampler(self.sparsity, self.std)
         return ResolvedInit(self.model_dump(), sampler, 0.0, self.std**2 * kept)
+
+
+class Sinusoidal(Initializer):
+    """The fixed sinusoidal position table (Whisper's encoder positions): deterministic."""
+
+    name: Literal["sinusoidal"] = "sinusoidal"
+    max_timescale: float = Field(10000.0, ge=1, le=1e12,
+                                 description="the longest wavelength's period, over 2 pi")
+    formula = ("w[t, j] = sin(t * f_j) for j < C/2, cos(t * f_(j - C/2)) after, "
+               "f_k = max_timescale^(-k / (C/2 - 1)) (fixed position table)")
+    origin = "common"
+
+    def resolve(self, ctx: InitContext) -> ResolvedInit:
+        """Each (sin, cos) pair squares to 1, so E[x^2] = 1/2; the mean sums each column
+        in closed form, ``sum_t sin(t w) = sin(L w / 2) sin((L - 1) w / 2) / sin(w / 2)``
+        (and cos alike), with the portable sin/cos: the plan's numbers are bitwise too."""
+        if len(ctx.shape) != 2:
+            raise ResolveError(f"sinusoidal needs a 2-D tensor, got shape {list(ctx.shape)}")
+        rows, cols = ctx.shape
+        if cols % 2 or cols < 4:
+            raise ResolveError(
+                f"sinusoidal needs an even number of columns, at least 4; got {cols}")
+        if rows > SINCOS_MAX_ARG:
+            raise ResolveError(f"sinusoidal tables have at most {int(SINCOS_MAX_ARG)} rows")
+        inverse = inverse_timescales(cols, self.max_timescale)
+        half_turn, _ = sincos_array(rows * inverse / 2.0)
+        step, _ = sincos_array(inverse / 2.0)
+        sin_last, cos_last = sincos_array((rows - 1) * inverse / 2.0)
+        mean = float(np.sum(half_turn * (sin_last + cos_last) / step)) / (rows * cols)
+        return ResolvedInit(self.model_dump(), SinusoidalSampler(self.max_timescale), mean,
+                            max(0.0, 0.5 - mean * mean))

@@ -123,6 +123,19 @@ TRUNC_NORMAL = {
     ],
 }
 
+# The fixed sinusoidal table (Whisper's encoder positions), in float32 and float64: the
+# float64 bytes pin the portable sin/cos/exp themselves, not just their float32 rounding.
+SINUSOIDAL = {
+    "seed": 9,
+    "convention": "torch",
+    "dtype": "float64",
+    "layers": [
+        _t("positions", [1500, 12], "sinusoidal"),
+        _t("positions_f32", [37, 8], {"name": "sinusoidal", "max_timescale": 500.0},
+           dtype="float32"),
+    ],
+}
+
 GOLDEN_SPECS: dict[str, dict[str, Any]] = {
     "every_initializer_float32": EVERY_INITIALIZER,
     "keras_float32": KERAS,
@@ -131,6 +144,7 @@ GOLDEN_SPECS: dict[str, dict[str, Any]] = {
     "float64": _per_dtype("float64", 3),
     "int64_batch_norm": INT64,
     "trunc_normal": TRUNC_NORMAL,
+    "sinusoidal": SINUSOIDAL,
 }
 
 # Not bitwise across platforms (LAPACK's QR): pinned as values, within 1e-12 relative.

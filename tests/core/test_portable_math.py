@@ -14,8 +14,18 @@ import math
 import numpy as np
 import pytest
 import scipy.special as sp
-from weightinit.core import kernels, portable_math, transforms
-from weightinit.core.portable_math import erfc, exp, log, log_array, ndtri, ndtri_array, phi
+from weightinit.core import kernels, portable_math, samplers, transforms
+from weightinit.core.portable_math import (
+    SINCOS_MAX_ARG,
+    erfc,
+    exp,
+    log,
+    log_array,
+    ndtri,
+    ndtri_array,
+    phi,
+    sincos_array,
+)
 
 EPS = 2.0**-52
 RNG = np.random.default_rng(20240611)
@@ -157,9 +167,50 @@ def test_pinned_bits(func: object, x: float, expected: str) -> None:
         assert ndtri_array(np.array([x]))[0].hex() == expected
 
 
-@pytest.mark.parametrize("module", [portable_math, transforms, kernels])
+@pytest.mark.parametrize("module", [portable_math, transforms, kernels, samplers])
 def test_no_platform_transcendentals_in_value_path(module: object) -> None:
     source = inspect.getsource(module)  # type: ignore[arg-type]
     for banned in ("np.log(", "np.exp(", "math.log(", "math.exp(", "math.erf", "np.log1p",
-                   "np.expm1", "scipy", "fastmath="):  # fmt: skip
+                   "np.expm1", "scipy", "fastmath=", "np.sin(", "np.cos(", "math.sin(",
+                   "math.cos("):  # fmt: skip
         assert banned not in source, banned
+
+
+def test_sincos_within_one_ulp_of_the_exact_value() -> None:
+    """fdlibm's sin/cos are accurate to < 1 ulp: checked against mpmath at 60 digits, on
+    random arguments over the whole supported range and on the angles of a 1500-row
+    sinusoidal table, plus the edges of the reduction (multiples of pi/4, 2**19)."""
+    mpmath = pytest.importorskip("mpmath")
+    rng = np.random.default_rng(7)
+    x = np.concatenate([
+        rng.uniform(-SINCOS_MAX_ARG, SINCOS_MAX_ARG, 400), rng.uniform(-4.0, 4.0, 400),
+        np.arange(1500.0) * 0.0133352143216332, np.arange(-8, 9) * (math.pi / 4),
+        [0.0, -0.0, 1e-300, 2.0**-30, SINCOS_MAX_ARG, -SINCOS_MAX_ARG, 355.0, 103993.0],
+    ])
+    sin, cos = sincos_array(x)
+    with mpmath.workdps(60):
+        for value, s, c in zip(x, sin, cos, strict=True):
+            exact_sin, exact_cos = mpmath.sin(mpmath.mpf(value)), mpmath.cos(mpmath.mpf(value))
+            assert abs(mpmath.mpf(s) - exact_sin) < mpmath.mpf(np.spacing(abs(s))) + 1e-320
+            assert abs(mpmath.mpf(c) - exact_cos) < mpmath.mpf(np.spacing(abs(c))) + 1e-320
+
+
+def test_sincos_refuses_arguments_out_of_range() -> None:
+    with pytest.raises(ValueError, match="2"):
+        sincos_array(np.array([SINCOS_MAX_ARG * 2]))
+
+
+def test_sincos_pinned_bits() -> None:
+    sin, cos = sincos_array(np.array([1.0, 1000.0, 123456.789]))
+    assert [v.hex() for v in sin] + [v.hex() for v in cos] == PINNED_SINCOS
+
+
+# sin then cos of 1, 1000, 123456.789 (each within 1 ulp of mpmath's, test above).
+PINNED_SINCOS = [
+    "0x1.aed548f090ceep-1",
+    "0x1.a75cc150a206bp-1",
+    "-0x1.ff50e60ab53f9p-1",
+    "0x1.14a280fb5068cp-1",
+    "0x1.1ff026793f1bcp-1",
+    "0x1.a74d27c41b22ap-5",
+]

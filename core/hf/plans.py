@@ -1,0 +1,48 @@
+"""A ``huggingface`` source as the plan's tensors: traced rules resolved per tensor."""
+
+from __future__ import annotations
+
+from weightinit.core.errors import SpecError
+from weightinit.core.fans import fans_from_shape
+from weightinit.core.hf.families import check_raw_config, check_size
+from weightinit.core.hf.source import HuggingFaceSource
+from weightinit.core.hf.tracing import TracedTensor, build_config, trace
+from weightinit.core.initializers import InitContext, ResolveError, resolve
+from weightinit.core.layers.base import TensorPlan
+from weightinit.core.layers.tensors import with_override_stats
+
+SOURCE_LOC = ("huggingface",)
+
+
+def huggingface_plans(source: HuggingFaceSource, dtype: str, max_tensors: int,
+                      max_parameters: int) -> list[TensorPlan]:
+    """Every tensor ``save_pretrained`` would write for the source's model, in state-dict
+    order, with the distribution its recipe gives it (raises ``SpecError``/``LimitError``,
+    ``ExtraMissing`` without transformers)."""
+    model_type = check_raw_config(source.config)
+    check_size(model_type, source.config, max_tensors, max_parameters)
+    config = build_config(source.config)
+    check_size(model_type, config.to_dict(), max_tensors, max_parameters)
+    traced = trace(source, config, model_type)
+    return [_plan(tensor, dtype) for tensor in traced.tensors]
+
+
+def _plan(tensor: TracedTensor, dtype: str) -> TensorPlan:
+    fans = fans_from_shape(tensor.shape, "torch")
+    try:
+        resolved = resolve(tensor.rule.init, InitContext(tensor.shape, fans, "torch"))
+    except ResolveError as error:
+        raise SpecError(SOURCE_LOC, f"{tensor.name}: {error.msg}") from None
+    plan = TensorPlan(
+        name=tensor.name,
+        layer=tensor.module,
+        layer_type=tensor.module_type,
+        role=tensor.name.rpartition(".")[2],
+        shape=tensor.shape,
+        dtype="int64" if tensor.integer else dtype,
+        init=resolved,
+        fans=fans,
+        overrides=tensor.rule.overrides,
+        loc=SOURCE_LOC,
+    )
+    return with_override_stats(plan)
