@@ -330,7 +330,8 @@ def resolved(case: Case) -> ResolvedInit:
 # -------------------------------------------------------------------- coverage ----
 
 
-STRUCTURED = {"zeros", "ones", "constant", "orthogonal", "identity", "eye", "dirac", "sparse"}
+STRUCTURED = {"zeros", "ones", "constant", "orthogonal", "identity", "eye", "dirac", "sparse",
+              "sinusoidal"}
 
 
 def test_schema_initializer_names_equal_registry_keys():

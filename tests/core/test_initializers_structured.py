@@ -264,3 +264,56 @@ def test_keras_config_normal_distribution_means_truncated_normal():
 def test_keras_string_aliases(alias, value):
     values, _ = one_tensor(alias, [3, 2])
     assert np.all(values == value)
+
+
+# ------------------------------------------------------------------- sinusoidal ----
+
+
+def whisper_formula(length: int, channels: int, max_timescale: float) -> np.ndarray:
+    """transformers' ``sinusoids`` (modeling_whisper), written out in float64 numpy."""
+    increment = math.log(max_timescale) / (channels // 2 - 1)
+    inverse = np.exp(-increment * np.arange(channels // 2))
+    angle = np.arange(length)[:, None] * inverse[None, :]
+    return np.concatenate([np.sin(angle), np.cos(angle)], axis=1)
+
+
+@pytest.mark.parametrize(("shape", "max_timescale"), [((1500, 384), 10000.0), ((33, 6), 7.5),
+                                                      ((1, 4), 1.0)])
+def test_sinusoidal_is_whispers_table(shape, max_timescale):
+    """float64 output equal to the formula in libm arithmetic up to their rounding
+    differences: exp, sin and cos are each within an ulp on both sides, and an ulp of the
+    frequency moves the angle t * f by t ulps, so |difference| <= 4 eps (1 + t * f). The
+    float32 output is that value rounded, but near float32 rounding ties."""
+    init = {"name": "sinusoidal", "max_timescale": max_timescale}
+    values, resolved = one_tensor(init, list(shape), dtype="float64")
+    expected = whisper_formula(*shape, max_timescale)
+    rows = np.arange(shape[0], dtype=np.float64)[:, None]
+    assert np.all(np.abs(values - expected) <= 4 * 2.0**-53 * (1 + rows))
+    as32, _ = one_tensor(init, list(shape), dtype="float32")
+    assert np.mean(as32 == expected.astype(np.float32)) > 0.999
+    assert np.all(np.abs(as32 - expected) <= np.spacing(np.abs(expected).astype(np.float32)))
+    check_expectations(values, resolved)
+    assert not any(isinstance(v, float) and v != v for v in resolved.config.values())
+
+
+def test_sinusoidal_is_the_same_in_any_chunk_and_shard():
+    from engine_helpers import generate, spec_of, tensor_layer
+    from weightinit.core import build_plan
+
+    layer = [tensor_layer("t", [64, 16], "sinusoidal")]
+    whole = generate(build_plan(spec_of(layer)))["t"]
+    pieces = generate(build_plan(spec_of(layer)), chunk_bytes=40)["t"]
+    half = generate(build_plan(spec_of(layer, shard={"dim": 1, "rank": 1, "world_size": 2})))
+    np.testing.assert_array_equal(whole, pieces)
+    np.testing.assert_array_equal(whole[:, 8:], half["t"])
+
+
+@pytest.mark.parametrize(("shape", "message"), [([16], "2-D"), ([8, 7], "even"),
+                                                ([8, 2], "at least 4"),
+                                                ([2**19 + 1, 4], "at most")])
+def test_sinusoidal_refuses_shapes_it_cannot_fill(shape, message):
+    from engine_helpers import spec_of, tensor_layer
+    from weightinit.core import SpecError, build_plan
+
+    with pytest.raises(SpecError, match=message):
+        build_plan(spec_of([tensor_layer("t", shape, "sinusoidal")]))
