@@ -92,6 +92,29 @@ def build_parser() -> argparse.ArgumentParser:
     _select_option(report)
     report.set_defaults(run="report")
 
+    pretrained = commands.add_parser(
+        "pretrained", help="write a from_pretrained-ready directory for a Hugging Face "
+        "config.json (needs the [hf] extra here, or on --server)")
+    pretrained.add_argument("config", help="the model's config.json")
+    pretrained.add_argument("--seed", type=int, required=True)
+    pretrained.add_argument("-o", "--output", required=True, help="the directory to write")
+    pretrained.add_argument("--dtype", default="float32",
+                            choices=["float32", "bfloat16", "float16", "float64"])
+    pretrained.add_argument("--architecture", help="model class (default: the config's "
+                            "architectures[0], else the base model)")
+    pretrained.add_argument("--init-recipe", default="family", choices=["family", "torch"],
+                            help="the family's own init (default) or torch's constructor "
+                            "defaults")
+    pretrained.add_argument("--max-shard-size", default="5GB",
+                            help="shard above this size, as save_pretrained (default 5GB)")
+    pretrained.add_argument("--server", help="fetch the weights from a weightinit server")
+    pretrained.add_argument("--token", default=os.environ.get("WEIGHTINIT_TOKEN"),
+                            help="bearer token for --server (default: $WEIGHTINIT_TOKEN)")
+    pretrained.add_argument("--json", action="store_true",
+                            help="print the result (files, sha256) as JSON")
+    pretrained.add_argument("-q", "--quiet", action="store_true")
+    pretrained.set_defaults(run="pretrained")
+
     commands.add_parser("layers", help="list the layer types and their fields").set_defaults(
         run="layers")
     commands.add_parser("initializers", help="list the initializers, formulas and "

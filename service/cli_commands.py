@@ -304,3 +304,38 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return serve(host=args.host, port=args.port, workers=args.workers)
 
 
+
+
+def _cmd_pretrained(args: argparse.Namespace) -> int:
+    """``weightinit pretrained``: config.json in, a from_pretrained-ready directory out."""
+    from weightinit.service._http import WeightinitError
+    from weightinit.service.pretrained import save_pretrained
+
+    try:
+        config = json.loads(Path(args.config).read_text())
+    except json.JSONDecodeError as error:
+        raise _Refusal(f"invalid config: {args.config}: {error}") from None
+    if not isinstance(config, dict):
+        raise _Refusal(f"invalid config: {args.config}: expected a JSON object")
+    try:
+        result = save_pretrained(
+            config, args.output, seed=args.seed, dtype=args.dtype,
+            architecture=args.architecture, init_recipe=args.init_recipe,
+            max_shard_size=args.max_shard_size, server=args.server, token=args.token,
+            progress=not args.quiet and bool(args.server))
+    except WeightinitError as error:  # the server refused (its message names the field)
+        print(f"weightinit: {error.message}", file=sys.stderr)
+        return 2 if error.status and 400 <= error.status < 500 else 1
+    except ValueError as error:
+        if isinstance(error, (SpecError, ValidationError)):
+            raise
+        raise _Refusal(f"invalid argument: {error}") from None
+    if args.json:
+        _print_json(result)
+    elif not args.quiet:
+        for file in result["files"]:
+            print(f"{file['sha256']}  {file['file']}  ({file['bytes']} bytes, "
+                  f"{file['tensors']} tensors)")
+        print(f"wrote {result['directory']}: {result['total_parameters']} parameters in "
+              f"{len(result['files'])} file(s)", file=sys.stderr)
+    return 0

@@ -1,0 +1,127 @@
+"""``weightinit pretrained`` / ``weightinit.hf.save_pretrained``: a directory transformers
+loads, laid out as its own ``save_pretrained`` lays out the same model (same shard files,
+same index), every shard's sha256 reported, the same bytes locally and from a server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+from live_server import weightinit_command  # noqa: E402
+from safetensors.numpy import load_file  # noqa: E402
+
+import weightinit.hf  # noqa: E402
+
+LLAMA = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
+         "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+         "vocab_size": 96, "architectures": ["LlamaForCausalLM"]}
+GPT2 = {"model_type": "gpt2", "n_embd": 32, "n_layer": 2, "n_head": 4, "vocab_size": 96,
+        "n_positions": 32}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tensors(directory: Path) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for path in sorted(directory.glob("*.safetensors")):
+        out.update(load_file(path))
+    return out
+
+
+@pytest.mark.parametrize("max_shard_size", ["20KB", "5GB"])
+def test_layout_equals_transformers_save_pretrained(tmp_path: Path, max_shard_size: str) -> None:
+    reference = tmp_path / "reference"
+    model = transformers.LlamaForCausalLM._from_config(
+        transformers.AutoConfig.for_model(**LLAMA))
+    model.save_pretrained(reference, max_shard_size=max_shard_size)
+    ours = tmp_path / "ours"
+    result = weightinit.hf.save_pretrained(LLAMA, ours, seed=5, max_shard_size=max_shard_size)
+
+    ours_weights = sorted(p.name for p in ours.glob("model*"))
+    assert ours_weights == sorted(p.name for p in reference.glob("model*"))
+    if (reference / "model.safetensors.index.json").exists():
+        assert len(result["files"]) > 1
+        theirs_index = json.loads((reference / "model.safetensors.index.json").read_text())
+        ours_index = json.loads((ours / "model.safetensors.index.json").read_text())
+        assert ours_index == theirs_index
+    for file in result["files"]:
+        assert file["sha256"] == _sha256(ours / file["file"])
+        assert file["bytes"] == (ours / file["file"]).stat().st_size
+    loaded, info = transformers.AutoModelForCausalLM.from_pretrained(
+        ours, output_loading_info=True)
+    assert {k: list(v) for k, v in info.items()} == {
+        "missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
+    assert type(loaded).__name__ == "LlamaForCausalLM"
+
+
+def test_shards_hold_the_single_file_s_bytes(tmp_path: Path) -> None:
+    whole = weightinit.hf.save_pretrained(GPT2, tmp_path / "whole", seed=9, dtype="bfloat16")
+    parts = weightinit.hf.save_pretrained(GPT2, tmp_path / "parts", seed=9, dtype="bfloat16",
+                                          max_shard_size="8KB")
+    assert len(whole["files"]) == 1 and len(parts["files"]) > 2
+    a, b = _tensors(tmp_path / "whole"), _tensors(tmp_path / "parts")
+    assert a.keys() == b.keys()
+    assert all((a[k] == b[k]).all() for k in a)  # type: ignore[union-attr]
+    config = json.loads((tmp_path / "parts" / "config.json").read_text())
+    assert config["dtype"] == "bfloat16" and config["model_type"] == "gpt2"
+    model = transformers.AutoModel.from_pretrained(tmp_path / "parts")
+    assert model.dtype == torch.bfloat16
+
+
+def test_a_new_layout_replaces_the_old_files(tmp_path: Path) -> None:
+    weightinit.hf.save_pretrained(GPT2, tmp_path, seed=1, max_shard_size="8KB")
+    assert (tmp_path / "model.safetensors.index.json").exists()
+    weightinit.hf.save_pretrained(GPT2, tmp_path, seed=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*weightinit_command(), *args], capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+def test_cli_writes_the_directory_and_prints_each_sha256(tmp_path: Path, server) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(LLAMA))
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    done = run("pretrained", str(config), "--seed", "11", "-o", str(local), "--dtype",
+               "bfloat16", "--max-shard-size", "20KB")
+    assert done.returncode == 0, done.stderr
+    lines = [line.split() for line in done.stdout.splitlines()]
+    assert len(lines) == 3
+    for sha, name, *_ in lines:
+        assert _sha256(local / name) == sha
+    fetched = run("pretrained", str(config), "--seed", "11", "-o", str(remote), "--dtype",
+                  "bfloat16", "--max-shard-size", "20KB", "--server", server.base_url,
+                  "--json", "-q")
+    assert fetched.returncode == 0, fetched.stderr
+    result = json.loads(fetched.stdout)
+    assert [f["sha256"] for f in result["files"]] == [line[0] for line in lines]
+    assert (remote / "config.json").read_text() == (local / "config.json").read_text()
+
+
+@pytest.mark.parametrize("remote", [False, True])
+def test_cli_bad_config_exits_2_naming_the_field(tmp_path: Path, server, remote: bool) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**LLAMA, "model_type": "bloom"}))
+    extra = ("--server", server.base_url) if remote else ()
+    done = run("pretrained", str(config), "--seed", "1", "-o", str(tmp_path / "out"), *extra)
+    assert done.returncode == 2
+    assert "model_type" in done.stderr and "llama" in done.stderr
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_cli_bad_shard_size_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(GPT2))
+    done = run("pretrained", str(config), "--seed", "1", "-o", str(tmp_path / "out"),
+               "--max-shard-size", "lots")
+    assert done.returncode == 2 and "lots" in done.stderr
