@@ -147,7 +147,7 @@ GOLDEN: dict[str, dict[str, str]] = {
         "positions": "8f5cf61d27204e44e560ef63629ac442d70db2af69b4359e49d5fddd3bdbbf6d",
         "positions_f32": "b243f0acc1ae237bf74a2552009ce976945be2933a757fe0f152858779b1a71e",
         "<data>": "1ce3496db289c66a69295d75308005b6203d81119e21878048a5511e52c79bd1",
-        "<file>": "50d7901e024d74c7617379bda42bda916ea41d978154abeb7cc80f7ecd19ec8b",
+        "<file>": "27381904466e167d43e3ee98f70be3cf8b58aa97831974b232e508ccf1abd2f5",
     },
 }
 
