@@ -110,7 +110,7 @@ class Sinusoidal(Initializer):
     """The fixed sinusoidal position table (Whisper's encoder positions): deterministic."""
 
     name: Literal["sinusoidal"] = "sinusoidal"
-    max_timescale: float = Field(10000.0, ge=1, le=1e12,
+    max_timescale: Real = Field(10000.0, ge=1, le=1e12,
                                  description="the longest wavelength's period, over 2 pi")
     formula = ("w[t, j] = sin(t * f_j) for j < C/2, cos(t * f_(j - C/2)) after, "
                "f_k = max_timescale^(-k / (C/2 - 1)) (fixed position table)")
