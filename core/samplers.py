@@ -127,12 +127,13 @@ class ConstantSampler:
         return _into(out, *self.fill(tensor, 0, int(np.sum(counts)), dtype, with_stats))
 
 
-@dataclass(frozen=True)
-class EyeSampler:
-    """``gain`` on the main diagonal of a 2-D tensor, zero elsewhere."""
+class _ByIndex:
+    """A deterministic sampler defined by its value at each flat index (``at``): a span
+    and a list of runs are both just indices."""
 
-    gain: float
-    whole_tensor = False
+    def at(self, tensor: TensorIdentity, index: np.ndarray, dtype: str,
+           with_stats: bool) -> Filled:
+        raise NotImplementedError
 
     def fill(
         self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
@@ -145,6 +146,14 @@ class EyeSampler:
         with_stats: bool, out: np.ndarray | None = None,
     ) -> Filled:
         return _into(out, *self.at(tensor, run_indices(starts, counts), dtype, with_stats))
+
+
+@dataclass(frozen=True)
+class EyeSampler(_ByIndex):
+    """``gain`` on the main diagonal of a 2-D tensor, zero elsewhere."""
+
+    gain: float
+    whole_tensor = False
 
     def at(self, tensor: TensorIdentity, index: np.ndarray, dtype: str,
            with_stats: bool) -> Filled:
@@ -155,7 +164,7 @@ class EyeSampler:
 
 
 @dataclass(frozen=True)
-class DiracSampler:
+class DiracSampler(_ByIndex):
     """torch ``dirac_``: ones at the kernel centre of ``w[g*opg + d, d]``, d < min(opg, in).
 
     ``layout`` is where the channel axes sit: torch ``(out, in, *k)`` or keras
@@ -165,18 +174,6 @@ class DiracSampler:
     groups: int
     layout: Convention
     whole_tensor = False
-
-    def fill(
-        self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
-    ) -> Filled:
-        return self.at(tensor, np.arange(start, start + count, dtype=np.int64), dtype,
-                       with_stats)
-
-    def fill_runs(
-        self, tensor: TensorIdentity, starts: np.ndarray, counts: np.ndarray, dtype: str,
-        with_stats: bool, out: np.ndarray | None = None,
-    ) -> Filled:
-        return _into(out, *self.at(tensor, run_indices(starts, counts), dtype, with_stats))
 
     def at(self, tensor: TensorIdentity, flat: np.ndarray, dtype: str,
            with_stats: bool) -> Filled:
@@ -276,24 +273,12 @@ def sinusoid_table(rows: int, cols: int, max_timescale: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class SinusoidalSampler:
+class SinusoidalSampler(_ByIndex):
     """The fixed sinusoidal position table of a ``(positions, channels)`` tensor, as
     Whisper's encoder sets it: exact (portable ``sin``/``cos``/``exp``), no randomness."""
 
     max_timescale: float
     whole_tensor = False
-
-    def fill(
-        self, tensor: TensorIdentity, start: int, count: int, dtype: str, with_stats: bool
-    ) -> Filled:
-        return self.at(tensor, np.arange(start, start + count, dtype=np.int64), dtype,
-                       with_stats)
-
-    def fill_runs(
-        self, tensor: TensorIdentity, starts: np.ndarray, counts: np.ndarray, dtype: str,
-        with_stats: bool, out: np.ndarray | None = None,
-    ) -> Filled:
-        return _into(out, *self.at(tensor, run_indices(starts, counts), dtype, with_stats))
 
     def at(self, tensor: TensorIdentity, index: np.ndarray, dtype: str,
            with_stats: bool) -> Filled:
