@@ -208,8 +208,8 @@ step_run() {
     cleanup_container
     trap cleanup_container EXIT
     trap 'exit 143' TERM
-    if [[ ! -f service/app.py ]]; then
-        echo "service/app.py does not exist yet: only the entrypoint can be checked"
+    if [[ ! -f service/server/app.py ]]; then
+        echo "service/server/app.py does not exist yet: only the entrypoint can be checked"
         podman_ run --rm "${RUN_FLAGS[@]}" --read-only "$IMAGE" --help
         return 1
     fi

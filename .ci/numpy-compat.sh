@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
-TESTS=(tests/core/test_golden.py tests/core/test_kernels.py)
+TESTS=(tests/core/test_golden.py tests/core/rng/test_kernels.py)
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/weightinit-numpy-compat.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -25,7 +25,7 @@ VARIANTS=(
 # (package version fixed): sha256s from whatever engine path is active.
 DIGESTS='
 import sys
-from weightinit.service.settings import Settings
+from weightinit.service.server.settings import Settings
 Settings().configure_engine()
 sys.path.insert(0, "tests/core")
 from golden_specs import GOLDEN_SPECS, digests, plan_of
@@ -61,7 +61,7 @@ run() {
   WEIGHTINIT_DISABLE_NUMBA="$disable" "$venv/bin/python" - <<'PY'
 import sys
 from weightinit.core import kernels
-from weightinit.service.settings import Settings
+from weightinit.service.server.settings import Settings
 Settings().configure_engine()
 wanted = __import__("os").environ["WEIGHTINIT_DISABLE_NUMBA"] != "1"
 if kernels.numba_enabled() != wanted:

@@ -186,7 +186,7 @@ def main() -> int:
         return 0
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from weightinit.service.client import Client
+    from weightinit.service.client.client import Client
 
     port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port),

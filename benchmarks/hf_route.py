@@ -67,7 +67,7 @@ def child(side: str, config_dict: dict[str, Any], url: str, parallel: int,
     started = time.perf_counter()
     import torch
     import transformers
-    from weightinit.service.client import Client
+    from weightinit.service.client.client import Client
 
     from weightinit.torch import empty_weights, load_weights
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from weightinit.core import ChunkStream, Observer, Plan, write_file
-from weightinit.core.writer import header_bytes, stream_bytes
+from weightinit.core.safetensors_io.writer import header_bytes, stream_bytes
 
 from benchmarks.http_roundtrip import free_port, start_server
 
@@ -192,7 +192,7 @@ def engine_generate(plan: Plan, executor: ThreadPoolExecutor, *, with_stats: boo
     """Generate every chunk and drop it: the engine's throughput on ``executor``'s threads.
 
     ``with_stats`` adds the moments computed in the kernels; ``observe`` the whole report
-    path (per-tensor and file sha256 in ``weightinit.core.writer.Observer``).
+    path (per-tensor and file sha256 in ``weightinit.core.safetensors_io.writer.Observer``).
     """
     kwargs = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
     stream = ChunkStream(plan, with_stats=with_stats, executor=executor, **kwargs)

@@ -11,13 +11,13 @@ No web framework is imported here; ``service/`` is the HTTP layer on top.
 """
 
 from weightinit.core.errors import LimitError, SpecError
-from weightinit.core.files import Verification, verify_file, write_file
 from weightinit.core.generate import ChunkStream
 from weightinit.core.initializers import REGISTRY, catalogue
 from weightinit.core.plan import Limits, Plan, build_plan
 from weightinit.core.report import generate_report, plan_document, report_document
+from weightinit.core.safetensors_io.files import Verification, verify_file, write_file
+from weightinit.core.safetensors_io.writer import Observer, file_size, header_bytes, stream_bytes
 from weightinit.core.spec import Spec
-from weightinit.core.writer import Observer, file_size, header_bytes, stream_bytes
 
 __all__ = [
     "REGISTRY",

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from weightinit.core.dtypes import ITEMSIZE
 from weightinit.core.plan import OutputTensor, Plan
-from weightinit.core.samplers import RandomSampler, TensorIdentity
+from weightinit.core.rng.samplers import RandomSampler, TensorIdentity
+from weightinit.core.rng.transforms import numpy_dtype, round_to_dtype
 from weightinit.core.stats import Moments, moments_of
-from weightinit.core.transforms import numpy_dtype, round_to_dtype
 
 DEFAULT_CHUNK_BYTES = 4 << 20
 # Random chunks of at least this size go into reused buffers; smaller ones come from

@@ -13,7 +13,7 @@ from typing import Any
 from weightinit.core.dtypes import ITEMSIZE
 from weightinit.core.errors import LimitError, Loc, SpecError
 from weightinit.core.hf.source import HuggingFaceSource
-from weightinit.core.keras_import import import_keras_model
+from weightinit.core.keras.importer import import_keras_model
 from weightinit.core.layers import Expansion, TensorPlan
 from weightinit.core.layers.base import TensorBudget
 from weightinit.core.layers.generic import Repeat

@@ -7,7 +7,13 @@ from typing import Any
 
 from weightinit.core.generate import ChunkStream
 from weightinit.core.plan import OutputTensor, Plan
-from weightinit.core.writer import Observer, file_size, header_bytes, package_version, stream_bytes
+from weightinit.core.safetensors_io.writer import (
+    Observer,
+    file_size,
+    header_bytes,
+    package_version,
+    stream_bytes,
+)
 
 
 def tensor_entry(output: OutputTensor) -> dict[str, Any]:

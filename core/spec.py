@@ -23,7 +23,7 @@ from pydantic import (
 from weightinit.core.dtypes import DType
 from weightinit.core.hf.source import HuggingFaceSource
 from weightinit.core.layers import Layer
-from weightinit.core.streams import MAX_SEED
+from weightinit.core.rng.streams import MAX_SEED
 
 # A tensor has at most this many dims (conv3d's weight has 5): longer lists are refused
 # before they are compared with any tensor.

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from weightinit.service.client import Client
+from weightinit import Client
 
 HERE = Path(__file__).resolve().parent
 

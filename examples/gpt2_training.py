@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
-from weightinit.service.client import Client
 
+from weightinit import Client
 from weightinit.torch import empty_weights, load_weights, spec_from_model
 
 SEEDS = (1, 2, 3)

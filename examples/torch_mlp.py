@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from common import load_spec, parse_args
 from torch import nn
-from weightinit.service.client import Client
 
+from weightinit import Client
 from weightinit.torch import load_weights
 
 

@@ -126,7 +126,7 @@ def _configure_engine() -> str | None:
     """Apply the engine's ``WEIGHTINIT_*`` settings (threads, numba); an error message if
     the environment holds an invalid one."""
     from pydantic import ValidationError
-    from weightinit.service.settings import Settings
+    from weightinit.service.server.settings import Settings
 
     try:
         Settings().configure_engine()

@@ -22,12 +22,12 @@ from weightinit.core import (
     verify_file,
     write_file,
 )
-from weightinit.core.files import carried_spec
-from weightinit.core.header import HeaderError, read_header
+from weightinit.core.safetensors_io.files import carried_spec
+from weightinit.core.safetensors_io.header import HeaderError, read_header
 from weightinit.service.cli import EXIT_CANNOT_READ, EXIT_MISMATCH
-from weightinit.service.error_paths import validation_details
 from weightinit.service.extras import MissingExtra, require
 from weightinit.service.json_lines import line_of
+from weightinit.service.server.error_paths import validation_details
 
 
 class _InvalidSpec(Exception):
@@ -149,7 +149,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
         raise _InvalidSpec(error.details(), source) from None
     _warn_if_large(file_size(plan), args.output)
     if args.server:
-        from weightinit.service.client import Client
+        from weightinit.service.client.client import Client
 
         with Client(args.server, token=args.token) as client:
             report = client.init(spec.model_dump(mode="json", exclude_none=True),
@@ -299,7 +299,7 @@ def readable_safetensors(path: str) -> bool:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from weightinit.service.server import serve
+    from weightinit.service.server.run import serve
 
     return serve(host=args.host, port=args.port, workers=args.workers)
 
@@ -308,7 +308,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_pretrained(args: argparse.Namespace) -> int:
     """``weightinit pretrained``: config.json in, a from_pretrained-ready directory out."""
-    from weightinit.service._http import WeightinitError
+    from weightinit.service.client.http import WeightinitError
     from weightinit.service.pretrained import save_pretrained
 
     try:

@@ -3,8 +3,9 @@
 Two panels: expected vs observed variance per tensor, and, when the model is a
 sequential stack of linear/conv layers, the signal-propagation chart (forward and
 backward mean square through depth; flagged layers shaded red). From a report document
-alone the propagation is analytic only; pass ``diagnostics`` (a ``weightinit.core.diagnostics.
-diagnose`` or ``POST /v1/diagnose`` document) to draw the measured values too.
+alone the propagation is analytic only; pass ``diagnostics`` (a
+``weightinit.core.diagnostics.signal.diagnose`` or ``POST /v1/diagnose`` document) to draw
+the measured values too.
 
 matplotlib is optional (the ``plots`` extra): it is imported here, when a plot is asked
 for, and drawn with the Agg canvas directly, so no global pyplot backend is changed.
@@ -17,7 +18,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from weightinit.core.diagnostics import propagation_from_document
+from weightinit.core.diagnostics.signal import propagation_from_document
 
 MAX_BARS = 64
 FORWARD, BACKWARD, EXPECTED, OBSERVED, FLAG = "#2457c5", "#d9730d", "#a9c4ef", "#2457c5", "#c62828"

@@ -76,7 +76,7 @@ def save_pretrained(
                            init_recipe=init_recipe)
     target = Path(directory)
     if server is not None:
-        from weightinit.service.client import Client
+        from weightinit.service.client.client import Client
 
         with Client(server, token=token) as client:
             document = client.plan(spec)

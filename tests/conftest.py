@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def pytest_configure(config: pytest.Config) -> None:
     """The engine as the entry points configure it, from ``WEIGHTINIT_*`` settings (the
     numpy-compat CI runs the golden tests with ``WEIGHTINIT_DISABLE_NUMBA=1``)."""
-    from weightinit.service.settings import Settings
+    from weightinit.service.server.settings import Settings
 
     Settings().configure_engine()
 

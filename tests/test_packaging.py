@@ -59,7 +59,7 @@ def test_wheel_holds_every_module_and_data_file(wheel: Path) -> None:
 
 def test_public_api_from_the_top_level() -> None:
     from weightinit.core.plan import build_plan
-    from weightinit.service.client import Client
+    from weightinit.service.client.client import Client
 
     assert weightinit.build_plan is build_plan
     assert weightinit.Client is Client

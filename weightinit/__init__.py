@@ -31,9 +31,9 @@ _EXPORTS: dict[str, str] = {
     "Plan": "weightinit.core.plan",
     "Limits": "weightinit.core.plan",
     "build_plan": "weightinit.core.plan",
-    "write_file": "weightinit.core.files",
-    "verify_file": "weightinit.core.files",
-    "Verification": "weightinit.core.files",
+    "write_file": "weightinit.core.safetensors_io.files",
+    "verify_file": "weightinit.core.safetensors_io.files",
+    "Verification": "weightinit.core.safetensors_io.files",
     "ChunkStream": "weightinit.core.generate",
     "plan_document": "weightinit.core.report",
     "report_document": "weightinit.core.report",
@@ -42,8 +42,8 @@ _EXPORTS: dict[str, str] = {
     "LimitError": "weightinit.core.errors",
     "REGISTRY": "weightinit.core.initializers",
     "catalogue": "weightinit.core.initializers",
-    "Client": "weightinit.service.client",
-    "WeightinitError": "weightinit.service.client",
+    "Client": "weightinit.service.client.client",
+    "WeightinitError": "weightinit.service.client.client",
 }
 
 __all__ = [
@@ -69,13 +69,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from weightinit.core.errors import LimitError, SpecError
-    from weightinit.core.files import Verification, verify_file, write_file
     from weightinit.core.generate import ChunkStream
     from weightinit.core.initializers import REGISTRY, catalogue
     from weightinit.core.plan import Limits, Plan, build_plan
     from weightinit.core.report import generate_report, plan_document, report_document
+    from weightinit.core.safetensors_io.files import Verification, verify_file, write_file
     from weightinit.core.spec import Spec
-    from weightinit.service.client import Client, WeightinitError
+    from weightinit.service.client.client import Client, WeightinitError
 
 
 def __getattr__(name: str) -> Any:

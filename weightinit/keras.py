@@ -11,12 +11,12 @@ from weightinit.service.extras import require
 
 require("keras", "keras", "weightinit.keras")  # one line naming the extra, not a traceback
 
-from weightinit.service.keras_helpers import (  # noqa: E402  (after the check)
+from weightinit.service.adapters.keras_helpers import (  # noqa: E402  (after the check)
     assign_into,
     load_weights,
     match_paths,
     spec_from_model,
 )
-from weightinit.service.weights_source import LoadResult  # noqa: E402
+from weightinit.service.adapters.weights_source import LoadResult  # noqa: E402
 
 __all__ = ["LoadResult", "assign_into", "load_weights", "match_paths", "spec_from_model"]

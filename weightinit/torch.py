@@ -13,18 +13,18 @@ from weightinit.service.extras import require
 
 require("torch", "torch", "weightinit.torch")  # one line naming the extra, not a traceback
 
-from weightinit.service.torch_distributed import (  # noqa: E402  (after the check)
+from weightinit.service.adapters.torch_distributed import (  # noqa: E402  (after the check)
     ShardedLoadResult,
     load_sharded,
 )
-from weightinit.service.torch_helpers import (  # noqa: E402
+from weightinit.service.adapters.torch_helpers import (  # noqa: E402
     UnsupportedModuleError,
     spec_from_model,
     spec_from_module,
     tied_names,
 )
-from weightinit.service.torch_loading import empty_weights, load_into, load_weights  # noqa: E402
-from weightinit.service.weights_source import LoadResult  # noqa: E402
+from weightinit.service.adapters.torch_loading import empty_weights, load_into, load_weights  # noqa: E402
+from weightinit.service.adapters.weights_source import LoadResult  # noqa: E402
 
 __all__ = ["LoadResult", "ShardedLoadResult", "UnsupportedModuleError", "empty_weights",
            "load_into", "load_sharded", "load_weights", "spec_from_model", "spec_from_module",

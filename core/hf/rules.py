@@ -21,7 +21,7 @@ from weightinit.core.errors import SpecError
 from weightinit.core.hf.recorder import Event
 from weightinit.core.initializers import InitializerParams
 from weightinit.core.layers.base import Override
-from weightinit.core.samplers import sinusoid_table
+from weightinit.core.rng.samplers import sinusoid_table
 
 SOURCE_LOC = ("huggingface",)
 _PARAMS: TypeAdapter[Any] = TypeAdapter(InitializerParams)

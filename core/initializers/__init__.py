@@ -68,7 +68,7 @@ from weightinit.core.initializers.torch_family import (
     XavierUniform,
     calculate_gain,
 )
-from weightinit.core.samplers import ConstantSampler
+from weightinit.core.rng.samplers import ConstantSampler
 
 _FAMILIES = (plain, keras_family, torch_family, structured)
 

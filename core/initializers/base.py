@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 from pydantic_core import PydanticCustomError
 from weightinit.core.fans import Convention, Fans
-from weightinit.core.samplers import Sampler
+from weightinit.core.rng.samplers import Sampler
 
 Origin = Literal["torch", "keras", "common"]
 

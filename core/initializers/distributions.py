@@ -10,9 +10,9 @@ import math
 from typing import Any
 
 from weightinit.core.initializers.base import ResolvedInit, ResolveError
-from weightinit.core.portable_math import exp, phi
-from weightinit.core.samplers import ConstantSampler, RandomSampler
-from weightinit.core.transforms import P_MAX, P_MIN, Transform
+from weightinit.core.rng.portable_math import exp, phi
+from weightinit.core.rng.samplers import ConstantSampler, RandomSampler
+from weightinit.core.rng.transforms import P_MAX, P_MIN, Transform
 
 TRUNCATION_CORRECTION = 0.87962566103423978  # std of N(0,1) truncated to [-2, 2]
 _SQRT_2PI = math.sqrt(2.0 * math.pi)

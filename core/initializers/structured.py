@@ -17,8 +17,8 @@ from weightinit.core.initializers.base import (
     ResolveError,
 )
 from weightinit.core.initializers.torch_family import Gain
-from weightinit.core.portable_math import SINCOS_MAX_ARG, sincos_array
-from weightinit.core.samplers import (
+from weightinit.core.rng.portable_math import SINCOS_MAX_ARG, sincos_array
+from weightinit.core.rng.samplers import (
     DiracSampler,
     EyeSampler,
     OrthogonalSampler,

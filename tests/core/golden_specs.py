@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from weightinit.core import ChunkStream, Plan, Spec, build_plan, header_bytes
-from weightinit.core.writer import file_metadata
+from weightinit.core.safetensors_io.writer import file_metadata
 
 
 def _t(name: str, shape: list[int], init: Any, **extra: Any) -> dict[str, Any]:

@@ -258,8 +258,8 @@ def test_narrow_dtypes_are_the_float32_values_rounded_as_torch_rounds(init):
 def test_whole_tensor_samplers_do_not_depend_on_their_draw_block(reference, monkeypatch):
     """Orthogonal and sparse draw their inputs (and sort sparse's columns) in blocks to
     bound memory; the block size must not show in the bytes."""
-    import weightinit.core.samplers
+    import weightinit.core.rng.samplers
 
-    monkeypatch.setattr(weightinit.core.samplers, "_DRAW_BLOCK", 37)
+    monkeypatch.setattr(weightinit.core.rng.samplers, "_DRAW_BLOCK", 37)
     plan = build_plan(spec_of(LAYERS, select=["ortho", "sparse"]))
     assert_same_bytes(generate(plan), reference)

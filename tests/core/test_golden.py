@@ -185,8 +185,8 @@ def test_golden_digests_with_odd_chunks_and_one_thread(key):
                                  "trunc_normal"])
 def test_golden_digests_on_the_pure_numpy_reference_path(key):
     """The goldens are the algorithm's, not the numba kernel's: the reference path
-    (``weightinit.core.transforms``, whole-array numpy) gives the same bytes."""
-    from weightinit.core import kernels
+    (``weightinit.core.rng.transforms``, whole-array numpy) gives the same bytes."""
+    from weightinit.core.rng import kernels
 
     was = kernels.numba_enabled() or not kernels.HAVE_NUMBA
     kernels.use_numba(False)

@@ -23,12 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spec_strategies import KERAS_LAYERS, LAYER_TYPES
 from weightinit.core import SpecError, build_plan
-from weightinit.core.kernels import fill, fill_runs
 from weightinit.core.regions import Runs, run_indices
+from weightinit.core.rng.kernels import fill, fill_runs
+from weightinit.core.rng.streams import stream_key
+from weightinit.core.rng.transforms import Transform
+from weightinit.core.safetensors_io.writer import file_metadata
 from weightinit.core.spec import Spec
-from weightinit.core.streams import stream_key
-from weightinit.core.transforms import Transform
-from weightinit.core.writer import file_metadata
 
 SPECS: dict[str, dict[str, Any]] = {
     **GOLDEN_SPECS,
@@ -148,7 +148,7 @@ def test_a_column_region_is_one_run_per_row_and_full_rows_merge():
 
 @pytest.mark.parametrize("numba", [True, False])
 def test_fill_runs_equals_one_fill_per_run(numba):
-    from weightinit.core import kernels
+    from weightinit.core.rng import kernels
 
     kernels.use_numba(numba)
     try:

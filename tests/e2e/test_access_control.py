@@ -18,7 +18,7 @@ import httpx
 import pytest
 from e2e_helpers import RunningServer, free_port, start_server, wait_for, weightinit_command
 from fault_helpers import BIG, SMALL, abort, open_stream
-from weightinit.service.auth import Authenticator
+from weightinit.service.server.auth import Authenticator
 
 TOKENS = ("alpha-7f3c9a1e-secret", "beta-0d44b2c8-secret")
 WRONG = "gamma-not-a-token-5e1f"
@@ -158,7 +158,7 @@ def test_tokens_are_compared_with_hmac_compare_digest_against_every_token(
         calls.append((a, b))
         return compare(a, b)
 
-    monkeypatch.setattr("weightinit.service.auth.hmac.compare_digest", spy)
+    monkeypatch.setattr("weightinit.service.server.auth.hmac.compare_digest", spy)
     auth = Authenticator(list(TOKENS))
     for presented, expected in ((TOKENS[0], "token-0"), (TOKENS[1], "token-1")):
         calls.clear()

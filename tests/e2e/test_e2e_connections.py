@@ -1,5 +1,5 @@
 """What one client may hold, against the real server: header size, stalled readers, idle
-connections and requests stalled in their headers or body (``service/protocol.py``).
+connections and requests stalled in their headers or body (``service/server/protocol.py``).
 
 The server under test has short timeouts so each case takes seconds; every wait is a
 bounded loop (a liveness bound, not a performance assertion). Figures are printed

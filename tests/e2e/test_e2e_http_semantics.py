@@ -18,9 +18,9 @@ import pytest
 import uvicorn
 from e2e_helpers import RunningServer, free_port, start_server, wait_for
 from fault_helpers import SMALL
-from weightinit.service.app import create_app
-from weightinit.service.server import server_config
-from weightinit.service.settings import Settings
+from weightinit.service.server.app import create_app
+from weightinit.service.server.run import server_config
+from weightinit.service.server.settings import Settings
 
 
 def strict_loads(text: str | bytes) -> Any:

@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 from fastapi.testclient import TestClient
-from weightinit.service.app import create_app
-from weightinit.service.settings import Settings
+from weightinit.service.server.app import create_app
+from weightinit.service.server.settings import Settings
 
 MLP: dict[str, Any] = {
     "seed": 1234,

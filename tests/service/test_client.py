@@ -15,7 +15,7 @@ from live_server import RunningServer, free_port
 from safetensors.numpy import load_file
 from server_process import StubAnswer, StubServer
 from weightinit.service.cli import main as cli_main
-from weightinit.service.client import ChecksumError, Client, WeightinitError
+from weightinit.service.client.client import ChecksumError, Client, WeightinitError
 
 # Every stored dtype (float64, float32, float16, bfloat16, int64) and enough tensors for
 # groups of different make-up.

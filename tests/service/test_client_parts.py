@@ -7,11 +7,11 @@ import email.utils
 import time
 
 import pytest
-from weightinit.service._http import ProtocolError, error_from_response, retry_after_seconds
-from weightinit.service._multipart import MultipartReader
-from weightinit.service._parallel import balance, full_header, tensor_bytes
-from weightinit.service._prefault import MIN_BYTES, Prefaulter, address_of
-from weightinit.service.client import WeightinitError
+from weightinit.service.client.client import WeightinitError
+from weightinit.service.client.http import ProtocolError, error_from_response, retry_after_seconds
+from weightinit.service.client.multipart import MultipartReader
+from weightinit.service.client.parallel import balance, full_header, tensor_bytes
+from weightinit.service.client.prefault import MIN_BYTES, Prefaulter, address_of
 
 BOUNDARY = "b0undary-7f3a"
 

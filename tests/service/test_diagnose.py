@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from http_helpers import client, error_of
-from weightinit.service.diagnose import ASSETS, STATIC, UI_CSP
+from weightinit.service.server.diagnose import ASSETS, STATIC, UI_CSP
 
 APP = client()
 SEED_EXAMPLE = {"seed": 1234, "convention": "torch", "layers": [

@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 from weightinit.core import REGISTRY, Spec
 from weightinit.core.layers import LAYER_TYPES
-from weightinit.service.error_paths import validation_details
 from weightinit.service.json_lines import line_of
+from weightinit.service.server.error_paths import validation_details
 
 
 def details_of(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from http_helpers import MLP, body, client, error_of
-from weightinit.service.settings import Settings
+from weightinit.service.server.settings import Settings
 
 TOKENS = "alpha-secret-token,beta-secret-token"
 

@@ -8,9 +8,9 @@ import json
 import pytest
 from http_helpers import MLP, body
 from weightinit.core import Limits
-from weightinit.service import planning
-from weightinit.service.errors import ApiError
-from weightinit.service.planning import Planner
+from weightinit.service.server import planning
+from weightinit.service.server.errors import ApiError
+from weightinit.service.server.planning import Planner
 
 
 def test_the_same_body_is_planned_once() -> None:

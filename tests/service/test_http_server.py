@@ -7,9 +7,9 @@ import signal
 
 import pytest
 import uvicorn
-from weightinit.service.capacity import Capacity
-from weightinit.service.metrics import Metrics
-from weightinit.service.server import DrainingServer, serve
+from weightinit.service.server.capacity import Capacity
+from weightinit.service.server.metrics import Metrics
+from weightinit.service.server.run import DrainingServer, serve
 
 
 def draining_server(timeout_s: float = 30.0) -> tuple[DrainingServer, Capacity]:

@@ -6,8 +6,8 @@ import asyncio
 import json
 
 from live_server import metric
-from weightinit.service.app import create_app
-from weightinit.service.settings import Settings
+from weightinit.service.server.app import create_app
+from weightinit.service.server.settings import Settings
 
 CHUNK_BYTES = 256 << 10  # not coalesced: one chunk per body message
 # 64 MiB of float32 in 256 KiB chunks: 256 chunks if it ran to the end.

@@ -16,7 +16,7 @@ import ml_dtypes  # noqa: E402,F401  (bfloat16 for safetensors.numpy)
 import numpy as np  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 from weightinit.core import Spec, build_plan, write_file  # noqa: E402
-from weightinit.service.keras_helpers import match_paths  # noqa: E402
+from weightinit.service.adapters.keras_helpers import match_paths  # noqa: E402
 
 from weightinit.keras import LoadResult, assign_into, load_weights, spec_from_model  # noqa: E402
 

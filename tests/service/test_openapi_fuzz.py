@@ -24,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from weightinit.service.app import create_app
-from weightinit.service.settings import Settings
+from weightinit.service.server.app import create_app
+from weightinit.service.server.settings import Settings
 
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance,
           content_type_conformance]

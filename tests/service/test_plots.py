@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from weightinit.core import Spec, build_plan
-from weightinit.core.diagnostics import diagnose
+from weightinit.core.diagnostics.signal import diagnose
 from weightinit.service.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

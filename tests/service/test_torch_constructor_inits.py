@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from torch import nn
-from weightinit.service.torch_constructor_inits import constructor_inits
+from weightinit.service.adapters.torch_constructor_inits import constructor_inits
 
 from weightinit.torch import UnsupportedModuleError, spec_from_model
 

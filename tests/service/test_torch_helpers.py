@@ -13,8 +13,8 @@ import torch
 from safetensors.numpy import load_file
 from torch import nn
 from weightinit.core import Spec, build_plan, write_file
-from weightinit.service.torch_helpers import UnsupportedModuleError, spec_from_model
-from weightinit.service.torch_loading import load_weights
+from weightinit.service.adapters.torch_helpers import UnsupportedModuleError, spec_from_model
+from weightinit.service.adapters.torch_loading import load_weights
 
 
 class Everything(nn.Module):

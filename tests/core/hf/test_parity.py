@@ -34,7 +34,7 @@ import torch
 from hf_variants import VARIANTS
 from parity_helpers import Sides, build_sides, from_config_class
 from scipy import stats
-from weightinit.core.samplers import ConstantSampler, SinusoidalSampler
+from weightinit.core.rng.samplers import ConstantSampler, SinusoidalSampler
 
 FAMILY_ALPHA = 0.01
 MAX_KS_TESTS = 2000
