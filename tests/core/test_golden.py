@@ -2,7 +2,7 @@
 """Golden vectors of algorithm v1: sha256 of the bytes of reference specs.
 
 CHANGING THESE MEANS A NEW ALGORITHM VERSION (v2, ...), NEVER AN EDIT OF v1. A released
-version's bytes never change (DESIGN.md, Determinism 3); if a change to the engine makes
+version's bytes never change (docs/api.md, "The bytes"); if a change to the engine makes
 a digest below differ, the change is wrong for v1, whatever else it fixes.
 
 The specs (``golden_specs.py``) cover every registry initializer and every dtype
