@@ -2,7 +2,7 @@
 open health endpoints, per-token stream limits, CORS when configured, security headers,
 request IDs in responses and logs, and no token ever in the server's log output.
 
-The in-process tests (``tests/service/test_http_auth.py``) cover the settings' corners;
+The in-process tests (``tests/service/server/test_http_auth.py``) cover the settings' corners;
 these check the same through the process that runs in production, with its log.
 """
 

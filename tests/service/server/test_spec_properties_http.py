@@ -16,7 +16,7 @@ import pytest
 from http_helpers import client, error_of
 from hypothesis import HealthCheck, given, settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "core"))
 from spec_strategies import hostile_bodies, resolve_loc
 
 APP = client(max_parameters=200_000, max_tensors=2_000, max_depth=4)
