@@ -2,10 +2,15 @@
 
 ``config.json`` plus the weights as ``save_pretrained`` lays them out (one
 ``model.safetensors``, or shards above ``max_shard_size`` with
-``model.safetensors.index.json``). Each shard is one spec with ``select`` = its tensors,
-generated here (``core.write_file``) or fetched from a server (``Client.init``): streamed
-to disk, so memory stays bounded whatever the model's size, and every shard's bytes are
-those of the whole model's file for its tensors. The sha256 of every shard is returned.
+``model.safetensors.index.json``), and ``generation_config.json`` for a model that can
+generate, as ``save_pretrained`` writes it (when transformers is installed here; with
+``server`` and no local transformers it is left out: ``from_pretrained`` then derives
+the same generation config from ``config.json``).
+
+Each shard is one spec with ``select`` = its tensors, generated here
+(``core.write_file``) or fetched from a server (``Client.init``): streamed to disk, so
+memory stays bounded whatever the model's size, and every shard's bytes are those of the
+whole model's file for its tensors. The sha256 of every shard is returned.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from __future__ import annotations
 import json
 import math
 import os
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from weightinit.core.dtypes import ITEMSIZE
 from weightinit.core.hf.directory import (
     DEFAULT_MAX_SHARD_SIZE,
+    GENERATION_CONFIG_FILE,
     INDEX_FILE,
     SHARD_PATTERN,
     SINGLE_FILE,
@@ -103,9 +110,11 @@ def save_pretrained(
     config_path.write_text(json.dumps(directory_config(config, architecture or
                                                        _given_architecture(config), dtype),
                                       indent=2, sort_keys=True) + "\n")
+    generation_path = _write_generation_config(config, architecture, target)
     return {
         "directory": str(target),
         "config": str(config_path),
+        "generation_config": None if generation_path is None else str(generation_path),
         "index": None if index_path is None else str(index_path),
         "files": files,
         "total_parameters": sum(t.numel for t in sizes),
@@ -117,6 +126,26 @@ def save_pretrained(
 def _given_architecture(config: dict[str, Any]) -> str | None:
     given = config.get("architectures")
     return given[0] if isinstance(given, list) and given and isinstance(given[0], str) else None
+
+
+def _write_generation_config(config: dict[str, Any], architecture: str | None,
+                             target: Path) -> Path | None:
+    """``generation_config.json`` as ``save_pretrained`` writes it: for a model class that
+    can generate, ``GenerationConfig.from_model_config`` of its config; else none (and a
+    stale one from an earlier run removed). Needs transformers here."""
+    path = target / GENERATION_CONFIG_FILE
+    if find_spec("transformers") is None:
+        return None
+    from transformers import GenerationConfig
+    from weightinit.core.hf.tracing import build_config, default_architecture, model_class
+
+    built = build_config(config)
+    chosen = architecture or default_architecture(built.model_type, config)
+    if not model_class(built.model_type, chosen).can_generate():
+        path.unlink(missing_ok=True)
+        return None
+    GenerationConfig.from_model_config(built).save_pretrained(target)
+    return path
 
 
 def _shard_spec(spec: dict[str, Any], shard: ShardFile) -> dict[str, Any]:

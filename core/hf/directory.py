@@ -17,6 +17,7 @@ from typing import Any
 DEFAULT_MAX_SHARD_SIZE = "5GB"
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
+GENERATION_CONFIG_FILE = "generation_config.json"
 SHARD_PATTERN = re.compile(r"^model-\d{5}-of-\d{5}\.safetensors$")
 # huggingface_hub's parse_size_to_int units (decimal), plus the binary ones.
 _UNITS = {"TB": 10**12, "GB": 10**9, "MB": 10**6, "KB": 10**3,

@@ -45,8 +45,10 @@ def test_layout_equals_transformers_save_pretrained(tmp_path: Path, max_shard_si
     ours = tmp_path / "ours"
     result = weightinit.hf.save_pretrained(LLAMA, ours, seed=5, max_shard_size=max_shard_size)
 
-    ours_weights = sorted(p.name for p in ours.glob("model*"))
-    assert ours_weights == sorted(p.name for p in reference.glob("model*"))
+    assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in reference.iterdir())
+    assert (json.loads((ours / "generation_config.json").read_text())
+            == json.loads((reference / "generation_config.json").read_text()))
+    assert result["generation_config"] == str(ours / "generation_config.json")
     if (reference / "model.safetensors.index.json").exists():
         assert len(result["files"]) > 1
         theirs_index = json.loads((reference / "model.safetensors.index.json").read_text())
@@ -60,6 +62,22 @@ def test_layout_equals_transformers_save_pretrained(tmp_path: Path, max_shard_si
     assert {k: list(v) for k, v in info.items()} == {
         "missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
     assert type(loaded).__name__ == "LlamaForCausalLM"
+
+
+def test_no_generation_config_for_a_model_that_cannot_generate(tmp_path: Path) -> None:
+    """A base model (BertModel) gets none, as from save_pretrained; one left by an earlier
+    run of a generative architecture in the same directory is removed."""
+    bert = {"model_type": "bert", "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 96}
+    reference = tmp_path / "reference"
+    transformers.BertModel._from_config(
+        transformers.AutoConfig.for_model(**bert)).save_pretrained(reference)
+    ours = tmp_path / "ours"
+    weightinit.hf.save_pretrained(bert, ours, seed=1, architecture="BertLMHeadModel")
+    assert (ours / "generation_config.json").exists()
+    result = weightinit.hf.save_pretrained(bert, ours, seed=1)
+    assert result["generation_config"] is None
+    assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in reference.iterdir())
 
 
 def test_shards_hold_the_single_file_s_bytes(tmp_path: Path) -> None:
