@@ -131,6 +131,8 @@ _FACTORIES: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], tuple[str, dic
     "rand": lambda a, k: ("uniform", {"a": 0.0, "b": 1.0}),
     "rand_like": lambda a, k: ("uniform", {"a": 0.0, "b": 1.0}),
 }
+# In-place methods that change a tensor's flags, never its values.
+_FLAGS_ONLY = frozenset({"requires_grad_", "share_memory_", "detach_"})
 # Methods that make a new tensor with the same values (a dtype or device move, a copy).
 _SAME_VALUES = {"clone", "contiguous", "to", "float", "double", "half", "bfloat16", "detach",
                 "type", "cpu"}
@@ -259,8 +261,8 @@ class Recorder(TorchFunctionMode):
                 self.inherit(result, args[0])
             else:
                 self.record(result, "unsupported:padding", {})
-        elif (name.endswith("_") and not name.endswith("__") and args
-              and isinstance(args[0], torch.Tensor)):
+        elif (name.endswith("_") and not name.endswith("__") and name not in _FLAGS_ONLY
+              and args and isinstance(args[0], torch.Tensor)):
             self.record(args[0], f"unsupported:in-place {name}", {})
         return result
 
