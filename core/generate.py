@@ -31,6 +31,10 @@ DEFAULT_CHUNK_BYTES = 4 << 20
 # Random chunks of at least this size go into reused buffers; smaller ones come from
 # malloc's free lists, which reuse them without faulting anyway.
 POOLED_MIN_BYTES = 256 << 10
+# Plans of at most this many bytes are generated on the consumer's thread: handing a
+# chunk to a pool thread and waking the consumer again costs more than generating it
+# (a 64 KiB chunk is tens of microseconds of work, as long as the hand-off).
+INLINE_MAX_BYTES = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -212,9 +216,12 @@ def configure_generation(threads: int) -> None:
     _THREADS = threads
 
 
+_CORES = os.cpu_count() or 1  # asked once: the call is a syscall, and every stream asks
+
+
 def generation_threads() -> int:
     """Threads of the process-wide generation pool."""
-    return _THREADS or os.cpu_count() or 1
+    return _THREADS or _CORES
 
 
 def default_executor() -> ThreadPoolExecutor:
@@ -230,6 +237,9 @@ class ChunkStream:
 
     Iterate synchronously (CLI) or asynchronously (service); ``close()`` cancels what has
     not started, so an abandoned stream stops generating after the chunks in progress.
+    A plan of at most ``INLINE_MAX_BYTES`` with no whole-tensor initializer (those may
+    materialise a large tensor for a small region) is generated on the iterating thread,
+    one chunk when it is asked for: same bytes, no per-request thread hand-off.
     """
 
     def __init__(
@@ -252,8 +262,15 @@ class ChunkStream:
         self._buffers = (ChunkBuffers(chunk_bytes, self._window + 2)
                          if plan.total_bytes > self._window * chunk_bytes else None)
         self._pending: deque[Future[Chunk]] = deque()
+        self._inline = plan.total_bytes <= INLINE_MAX_BYTES and not any(
+            output.plan.init.sampler.whole_tensor for output in plan.outputs)
         self.chunks_generated = 0
         self.closed = False
+
+    def _inline_chunks(self) -> Iterator[Chunk]:
+        while not self.closed and (task := next(self._tasks, None)) is not None:
+            self.chunks_generated += 1
+            yield run_task(task, self.plan.spec.seed, self.with_stats)
 
     def _refill(self) -> None:
         while not self.closed and len(self._pending) < self._window:
@@ -273,6 +290,9 @@ class ChunkStream:
 
     def __iter__(self) -> Iterator[Chunk]:
         try:
+            if self._inline:
+                yield from self._inline_chunks()
+                return
             while (future := self._next_future()) is not None:
                 yield future.result()
         finally:
@@ -280,6 +300,10 @@ class ChunkStream:
 
     async def __aiter__(self) -> AsyncIterator[Chunk]:
         try:
+            if self._inline:
+                for chunk in self._inline_chunks():
+                    yield chunk
+                return
             while (future := self._next_future()) is not None:
                 yield await asyncio.wrap_future(future)
         finally:

@@ -19,6 +19,7 @@ from engine_helpers import generate, spec_of, tensor_layer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from weightinit.core import ChunkStream, build_plan
+from weightinit.core.generate import INLINE_MAX_BYTES
 from weightinit.core.layers import Override
 from weightinit.core.stats import moments_of
 
@@ -162,6 +163,42 @@ def test_async_iteration_gives_the_same_bytes(reference):
     pieces = asyncio.run(collect())
     for name, values in reference.items():
         assert np.concatenate(pieces[name]).tobytes() == values.tobytes()
+
+
+def shut_down_pool() -> ThreadPoolExecutor:
+    """An executor that refuses every task: a stream that needs a pool fails on it."""
+    executor = ThreadPoolExecutor(1)
+    executor.shutdown()
+    return executor
+
+
+def test_small_plans_are_generated_on_the_calling_thread(reference):
+    """A plan of at most INLINE_MAX_BYTES without whole-tensor initializers skips the pool
+    (a shut-down executor would refuse any task): same bytes, iterated both ways."""
+    layers = [layer for layer in LAYERS if layer["name"] not in ("ortho", "sparse")]
+    plan = build_plan(spec_of(layers))
+    assert 0 < plan.total_bytes <= INLINE_MAX_BYTES
+    wanted = {name: reference[name] for name in (o.name for o in plan.outputs)}
+    assert_same_bytes(generate(plan, chunk_bytes=512, executor=shut_down_pool()), wanted)
+
+    async def collect() -> dict[str, np.ndarray]:
+        pieces: dict[str, list[np.ndarray]] = {}
+        async for chunk in ChunkStream(plan, chunk_bytes=700, executor=shut_down_pool()):
+            pieces.setdefault(chunk.output.name, []).append(chunk.data)
+        return {name: np.concatenate(parts) for name, parts in pieces.items()}
+
+    for name, values in asyncio.run(collect()).items():
+        assert values.tobytes() == wanted[name].tobytes(), name
+
+
+@pytest.mark.parametrize("layers", [
+    [tensor_layer("ortho", [10, 3, 4], {"name": "orthogonal", "gain": 0.5})],
+    [tensor_layer("big", [INLINE_MAX_BYTES // 4 + 1], {"name": "normal", "std": 1.0})],
+], ids=["whole-tensor initializer", "over the inline size"])
+def test_other_plans_are_generated_on_the_pool(layers):
+    stream = ChunkStream(build_plan(spec_of(layers)), executor=shut_down_pool())
+    with pytest.raises(RuntimeError, match="shutdown"):
+        list(stream)
 
 
 def test_chunks_arrive_in_file_order_with_first_and_last_flags():
