@@ -22,16 +22,21 @@ NORMAL_002 = {"name": "normal", "mean": 0.0, "std": 0.02}
 
 @dataclass(frozen=True)
 class LlamaShape:
-    """Dimensions of a Llama-style decoder (multi-head attention, untied head)."""
+    """Dimensions of a Llama-style decoder (untied head); ``kv_dim`` is the rows of the
+    key and value projections: ``hidden`` (multi-head attention) unless given, e.g. 8 KV
+    heads of 64 = 512 for grouped-query attention."""
 
     hidden: int = 2048
     layers: int = 16
     intermediate: int = 5632
     vocab: int = 32000
+    kv_dim: int | None = None
 
 
 LLAMA_1B = LlamaShape()
 LLAMA_7B = LlamaShape(hidden=4096, layers=32, intermediate=11008, vocab=32000)
+# The 1B of TinyLlama's shape: 32 query heads of 64, 8 key/value heads (0.85B parameters).
+LLAMA_1B_GQA = LlamaShape(kv_dim=512)
 
 
 def _linear(name: str, fan_in: int, fan_out: int) -> dict[str, Any]:
@@ -42,9 +47,13 @@ def _linear(name: str, fan_in: int, fan_out: int) -> dict[str, Any]:
 def llama_spec(dtype: str, shape: LlamaShape = LLAMA_1B, seed: int = 2024) -> dict[str, Any]:
     """The Llama-style decoder as a weightinit spec (torch names, as in transformers)."""
     h, inner = shape.hidden, shape.intermediate
+    kv = shape.kv_dim or h
     block = [
         {"type": "rms_norm", "name": "input_layernorm", "normalized_shape": h},
-        *(_linear(f"self_attn.{p}_proj", h, h) for p in "qkvo"),
+        _linear("self_attn.q_proj", h, h),
+        _linear("self_attn.k_proj", h, kv),
+        _linear("self_attn.v_proj", h, kv),
+        _linear("self_attn.o_proj", h, h),
         {"type": "rms_norm", "name": "post_attention_layernorm", "normalized_shape": h},
         _linear("mlp.gate_proj", h, inner),
         _linear("mlp.up_proj", h, inner),
