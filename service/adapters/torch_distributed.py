@@ -359,25 +359,50 @@ def load_sharded(model: Any, source: str | Sequence[str] | Any | None = None,
             continue
         wanted.append(region)
 
-    replicas = 1 if transport is None else len(transport.endpoints)
-    groups = _groups(wanted, replicas * max(1, requests_per_replica))
-    lock = threading.Lock()
-    receiver = _Receiver({r.name: r for r in wanted}, result, lock)
+    fill_regions(wanted, transport, payload, rank=rank,
+                 requests_per_replica=requests_per_replica, result=result)
+    return result
 
-    def fetch(index: int, group: list[LocalRegion]) -> None:
+
+def plan_requests(regions: list[LocalRegion], replicas: int, requests_per_replica: int,
+                  rank: int) -> list[tuple[int, list[LocalRegion]]]:
+    """One rank's requests: ``(replica index, regions)``, the non-empty regions split into
+    at most ``replicas * requests_per_replica`` groups of nearly equal bytes, group ``g``
+    of rank ``r`` sent to replica ``(r * groups + g) mod replicas`` (the ranks together
+    use every replica even when each has fewer groups than there are replicas)."""
+    groups = _groups([r for r in regions if not r.empty],
+                     max(1, replicas) * max(1, requests_per_replica))
+    return [((rank * len(groups) + index) % max(1, replicas), group)
+            for index, group in enumerate(groups)]
+
+
+def fill_regions(regions: list[LocalRegion], transport: Any, payload: dict[str, Any], *,
+                 rank: int = 0, requests_per_replica: int = DEFAULT_REQUESTS_PER_REPLICA,
+                 result: ShardedLoadResult | None = None) -> ShardedLoadResult:
+    """Fetch ``regions`` (each into its ``target``) with the spec ``payload``: over
+    ``transport`` (``service._http.Transport``), in parallel requests spread over its
+    replicas, or generated in-process when ``transport`` is None. ``load_sharded`` calls
+    it with the regions of this rank's DTensors; any regions will do (a ``LocalRegion``
+    whose target is a plain tensor of the region's shape)."""
+    result = result if result is not None else ShardedLoadResult()
+    replicas = 1 if transport is None else len(transport.endpoints)
+    requests = plan_requests(regions, replicas, requests_per_replica, rank)
+    lock = threading.Lock()
+    receiver = _Receiver({r.name: r for _, group in requests for r in group}, result, lock)
+
+    def fetch(replica: int, group: list[LocalRegion]) -> None:
         body = {**payload, "select": [r.select_item() for r in group]}
         if transport is None:
             _generate_local(body, receiver, result, lock)
         else:
-            _fetch_http(transport, body, (rank * len(groups) + index) % replicas, receiver,
-                        result, lock)
+            _fetch_http(transport, body, replica, receiver, result, lock)
 
-    if len(groups) <= 1:
-        for index, group in enumerate(groups):
-            fetch(index, group)
+    if len(requests) <= 1:
+        for replica, group in requests:
+            fetch(replica, group)
     else:
-        with ThreadPoolExecutor(len(groups), thread_name_prefix="weightinit-shards") as pool:
-            for future in [pool.submit(fetch, i, g) for i, g in enumerate(groups)]:
+        with ThreadPoolExecutor(len(requests), thread_name_prefix="weightinit-shards") as pool:
+            for future in [pool.submit(fetch, *request) for request in requests]:
                 future.result()
     return result
 
