@@ -24,6 +24,7 @@ import json
 import math
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -140,6 +141,15 @@ def _materialize(model: Any, device: Any) -> None:
         return
     kept = {name: buffer.detach().clone() for name, buffer in model.named_buffers()
             if not on_meta(buffer)}
+    weights = {name for name, _, _ in state_tensors(model, "")}
+    computed = sorted(name for name, buffer in model.named_buffers()
+                      if on_meta(buffer) and name not in weights)
+    if computed:  # no weights file holds them: after to_empty they are garbage
+        warnings.warn(f"{', '.join(computed)}: non-persistent buffers on the meta device "
+                      "(values the model's code computes, not weights) get uninitialised "
+                      "memory; build the model inside weightinit.torch.empty_weights() so "
+                      "they keep their values, or recompute them after loading",
+                      stacklevel=3)
     model.to_empty(device=device)
     import torch
 

@@ -248,3 +248,15 @@ def test_a_partial_placement_is_refused(one_rank_group):
                                                             [Partial()]))
     with pytest.raises(ValueError, match=r"0\.weight: a Partial placement"):
         load_sharded(model, None, spec)
+
+
+def test_computed_buffers_left_on_meta_are_warned_about(one_rank_group):
+    """A model built under torch.device("meta") has its rotary-style buffers on meta: no
+    weights file fills them, so load_sharded says so instead of leaving garbage quietly."""
+    with torch.device("meta"):
+        model = Small()
+        model.register_buffer("inv_freq", torch.arange(4.0), persistent=False)
+    fully_shard(model, mesh=init_device_mesh("cpu", (1,)))
+    with pytest.warns(UserWarning, match=r"^inv_freq: non-persistent buffers on the meta"):
+        result = load_sharded(model, None, spec_from_model(model, 7))
+    assert result.tensors == 5
