@@ -390,10 +390,10 @@ def fill_regions(regions: list[LocalRegion], transport: Any, payload: dict[str, 
                  rank: int = 0, requests_per_replica: int = DEFAULT_REQUESTS_PER_REPLICA,
                  result: ShardedLoadResult | None = None) -> ShardedLoadResult:
     """Fetch ``regions`` (each into its ``target``) with the spec ``payload``: over
-    ``transport`` (``service._http.Transport``), in parallel requests spread over its
-    replicas, or generated in-process when ``transport`` is None. ``load_sharded`` calls
-    it with the regions of this rank's DTensors; any regions will do (a ``LocalRegion``
-    whose target is a plain tensor of the region's shape)."""
+    ``transport`` (a ``weightinit.service.client.http.Transport``), in parallel requests
+    spread over its replicas, or generated in-process when ``transport`` is None.
+    ``load_sharded`` calls it with the regions of this rank's DTensors; any regions will
+    do (a ``LocalRegion`` whose target is a plain tensor of the region's shape)."""
     result = result if result is not None else ShardedLoadResult()
     replicas = 1 if transport is None else len(transport.endpoints)
     requests = plan_requests(regions, replicas, requests_per_replica, rank)

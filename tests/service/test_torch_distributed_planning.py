@@ -34,7 +34,7 @@ from torch.distributed.tensor._utils import (  # noqa: E402
 )
 from torch.distributed.tensor.placement_types import _StridedShard  # noqa: E402
 from weightinit.core import ChunkStream, Spec, build_plan  # noqa: E402
-from weightinit.service.torch_distributed import (  # noqa: E402
+from weightinit.service.adapters.torch_distributed import (  # noqa: E402
     LocalRegion,
     ShardedLoadResult,
     _transport,
