@@ -1,4 +1,5 @@
-"""Every fenced code block of README.md and docs/*.md is run as written, or listed in
+"""Every fenced code block of README.md and docs/*.md is run as written, checked by a
+function of ``VALIDATED`` (a block that is not a program: a source tree), or listed in
 ``EXCLUDED`` with the reason it cannot run here.
 
 Each document is followed in order in a folder of its own, as a reader would
@@ -108,6 +109,34 @@ EXCLUDED: dict[Marker, str] = {
         "installs from the package index",
 }
 
+
+
+def check_source_tree(block: Block) -> None:
+    """Every file and folder a source-tree block names exists where it places it: two
+    spaces of indentation per level, names before the description (``a.py, b.py``)."""
+    folders: list[str] = []
+    named = 0
+    for line in block.code.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        if not line.strip() or indent >= 20:  # a description's continuation
+            continue
+        depth = indent // 2
+        folders = folders[:depth]
+        names = re.split(r"\s{2,}", line.strip(), maxsplit=1)[0]
+        for name in (part.strip() for part in names.split(",")):
+            path = ROOT.joinpath(*folders, name)
+            assert path.exists(), f"{block.where}: {path.relative_to(ROOT)} does not exist"
+            named += 1
+        if names.endswith("/"):
+            folders.append(names.rstrip("/"))
+    assert named >= 10, f"{block.where}: the tree parser found {named} names"
+
+
+# Blocks that are no program, each with the function that checks them.
+VALIDATED = {
+    Marker("docs/architecture.md", "core/                       the engine"): check_source_tree,
+}
+
 # What a block must have done, checked in its document's namespace right after it.
 CHECKS: dict[Marker, str] = {
     Marker("README.md", "weightinit.Client"): (
@@ -152,7 +181,7 @@ FILES: dict[str, dict[str, str]] = {
 
 
 def is_excluded(block: Block) -> bool:
-    return any(marker.matches(block) for marker in EXCLUDED)
+    return any(marker.matches(block) for marker in [*EXCLUDED, *VALIDATED])
 
 
 RUN_BLOCKS = [block for block in ALL_BLOCKS if not is_excluded(block)]
@@ -214,7 +243,16 @@ def test_every_block_runs_or_is_excluded_with_a_reason():
     assert all(reason.strip() for reason in EXCLUDED.values())
 
 
-@pytest.mark.parametrize("marker", [*EXCLUDED, *CHECKS],
+@pytest.mark.parametrize(
+    "block", [b for b in ALL_BLOCKS if any(m.matches(b) for m in VALIDATED)],
+    ids=lambda block: block.where)
+def test_validated_block(block: Block):
+    for marker, check in VALIDATED.items():
+        if marker.matches(block):
+            check(block)
+
+
+@pytest.mark.parametrize("marker", [*EXCLUDED, *VALIDATED, *CHECKS],
                          ids=lambda marker: f"{marker.path}:{marker.contains[:30]}")
 def test_each_listed_block_still_exists_and_is_unique(marker: Marker):
     """No stale entry: each exclusion or check names exactly one block of the docs."""
