@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from weightinit.core.dtypes import ITEMSIZE
 from weightinit.core.plan import OutputTensor, Plan
+from weightinit.core.rng import kernels
 from weightinit.core.rng.samplers import RandomSampler, TensorIdentity
 from weightinit.core.rng.transforms import numpy_dtype, round_to_dtype
 from weightinit.core.stats import Moments, moments_of
@@ -255,6 +256,7 @@ class ChunkStream:
         self.with_stats = with_stats
         self._executor = executor or default_executor()
         self._tasks = chunk_tasks(plan, chunk_bytes)
+        kernels.expect(plan.total_parameters)  # a large plan loads numba before it starts
         self._window = window or 2 * generation_threads()
         # Reused buffers only where reuse will happen (more chunks than the window), as
         # many as are in flight: the window, the chunk the consumer holds and one it may

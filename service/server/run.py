@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
 from uvicorn.supervisors import multiprocess
 from weightinit.core import ChunkStream, Spec, build_plan
+from weightinit.core.rng import kernels
 from weightinit.service.server.app import create_app
 from weightinit.service.server.capacity import Capacity
 from weightinit.service.server.protocol import ConnectionLimits, ServiceConfig
@@ -82,9 +83,11 @@ class DrainingServer(uvicorn.Server):
 
 
 def warm_up() -> None:
-    """Generate a tiny model of every common dtype and distribution once, so the numba
-    kernels are compiled (or loaded from their cache) before the first request, then
-    freeze the startup heap."""
+    """Load numba and generate a tiny model of every common dtype and distribution once
+    with it, so the kernels are compiled (or loaded from their cache) before the first
+    request (a server must not pay numba's load on a request), then freeze the startup
+    heap."""
+    kernels.expect(kernels.LAZY_LOAD_ELEMENTS)  # unless WEIGHTINIT_DISABLE_NUMBA
     inits = [{"name": "uniform", "low": -1.0, "high": 1.0},
              {"name": "normal", "mean": 0.0, "std": 1.0},
              {"name": "truncated_normal", "mean": 0.0, "std": 1.0}, "he_normal", "zeros"]

@@ -12,6 +12,7 @@ import json
 import os
 import struct
 import subprocess
+import sys
 
 import ml_dtypes  # noqa: F401  (registers bfloat16 for safetensors.numpy)
 import numpy as np
@@ -364,3 +365,29 @@ def test_plan_prints_a_table_with_totals(made):
         assert float(row[-1]) == pytest.approx(tensor["expected_variance"] ** 0.5, rel=1e-3)
     total = report["total_parameters"]
     assert table[-1].startswith(f"{len(report['tensors'])} tensors, {total:,} parameters")
+
+
+SMALL_INIT = """
+import json, runpy, sys
+sys.argv = ["weightinit", "init", "spec.json", "-q", "-o", "w.safetensors",
+            "--report", "r.json"]
+try:
+    runpy.run_module("weightinit.service.cli", run_name="__main__")
+except SystemExit as done:
+    assert not done.code, done.code
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+HEAVY = {"numba", "llvmlite", "scipy", "fastapi", "starlette", "uvicorn", "httpx", "torch",
+         "keras", "transformers", "matplotlib"}
+
+
+def test_a_small_model_is_made_without_loading_heavy_modules(tmp_path):
+    """The command's start time is its imports: a small ``init`` (report included) loads
+    neither numba (with the scipy it pulls in), nor the web stack, nor a framework
+    (benchmarks/cli_start.py measures the time)."""
+    (tmp_path / "spec.json").write_text(json.dumps(SPEC))
+    done = subprocess.run([sys.executable, "-c", SMALL_INIT], cwd=tmp_path, text=True,
+                          capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert not HEAVY & set(json.loads(done.stdout.splitlines()[-1]))
+    assert json.loads((tmp_path / "r.json").read_text())["tensors"]

@@ -116,7 +116,7 @@ def test_threads_fill_disjoint_ranges_of_one_buffer() -> None:
             job.result()
     assert same_bytes(out, fill_reference(transform, key, 0, 40_000, "float32", False)[0])
     if kernels.numba_enabled():
-        assert kernels._fill_kernel.targetoptions["nogil"]
+        assert kernels.load_numba().fill_kernel.targetoptions["nogil"]
 
 
 @needs_numba
@@ -129,7 +129,8 @@ def test_open_uniform_clamp_in_kernel() -> None:
     x, scratch = np.empty(4), [np.empty(4) for _ in range(4)]
     params = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
     idx = np.empty(4, dtype=np.uint64)
-    kernels._transform_block(1, params, mant, x, scratch[0], idx, scratch[1], scratch[2])
+    fused = kernels.load_numba()
+    fused._transform_block(1, params, mant, x, scratch[0], idx, scratch[1], scratch[2])
     ref = ndtri_array(open_uniform(mant.astype(np.uint64) << np.uint64(11)))
     assert np.array_equal(x, ref) and np.all(np.isfinite(x))
 
@@ -165,7 +166,9 @@ def test_use_numba_false_forces_reference_path() -> None:
         assert not kernels.numba_enabled()
         got, got_m = fill(transform, key, 3, 500, "bfloat16", True)
         ref, ref_m = fill_reference(transform, key, 3, 500, "bfloat16", True)
-        assert same_bytes(got, ref) and got_m == ref_m
+        assert same_bytes(got, ref) and got_m is not None and ref_m is not None
+        assert got_m == kernels.block_moments(ref, np.array([500]))
+        close_moments(got_m, ref_m)
         out = np.empty(500, dtype=numpy_dtype("float16"))
         assert fill(transform, key, 3, 500, "float16", False, out)[0] is out
     finally:
@@ -187,4 +190,82 @@ def test_disable_numba_setting_reaches_the_engine(value: str, tmp_path: Path) ->
     env = {**os.environ, "WEIGHTINIT_DISABLE_NUMBA": value}
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
                           capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+
+
+RUNS = [([0], [1]), ([5], [3]), ([2], [16]), ([2], [17]), ([3], [1024]), ([1], [3000]),
+        ([12345], [2049]), ([0, 5000, 99], [1500, 17, 2048]), ([7], [0]), ([9, 4], [0, 5])]
+
+
+def exact(m: Moments) -> tuple:
+    """The moments' floats as text (NaN equals NaN: overflowing float16 values give NaN
+    sums on both paths)."""
+    return tuple(repr(v) for v in (m.count, m.mean, m.m2, m.minimum, m.maximum))
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", list(TRANSFORMS))
+def test_both_paths_give_the_same_moments(kind: str, dtype: str) -> None:
+    """The reference path's moments are the kernel's floats, not just close to them: a
+    report does not depend on whether numba ran (or was loaded yet)."""
+    for n, transform in enumerate(TRANSFORMS[kind]):
+        key = stream_key(31 + n, f"moments.{kind}.{n}")
+        for starts, counts in RUNS:
+            runs = (np.array(starts), np.array(counts))
+            with np.errstate(over="ignore", invalid="ignore"):
+                fast, fast_m = kernels.fill_runs(transform, key, *runs, dtype, True)
+                kernels.use_numba(False)
+                try:
+                    slow, slow_m = kernels.fill_runs(transform, key, *runs, dtype, True)
+                finally:
+                    kernels.use_numba(True)
+            assert same_bytes(fast, slow)
+            assert fast_m is not None and slow_m is not None
+            assert exact(fast_m) == exact(slow_m), (transform, dtype, starts, counts)
+
+
+@needs_numba
+def test_moment_blocks_are_the_kernels() -> None:
+    assert kernels.BLOCK == kernels.load_numba().BLOCK
+
+
+LAZY = """
+import sys
+import numpy as np
+from weightinit.core.rng import kernels
+from weightinit.core.rng.streams import stream_key
+from weightinit.core.rng.transforms import Transform, fill_reference
+t, key = Transform.normal(0.0, 1.0), stream_key(1, "lazy")
+assert "numba" not in sys.modules, "imported with the package"
+small = kernels.LAZY_LOAD_ELEMENTS // 4
+for i in range(3):
+    kernels.fill(t, key, i * small, small, "float32", True)
+assert "numba" not in sys.modules, "loaded for less work than it costs"
+values, _ = kernels.fill(t, key, 0, small + 1, "float32", True)
+assert "numba" in sys.modules, "not loaded once the work paid for it"
+assert values.tobytes() == fill_reference(t, key, 0, small + 1, "float32", False)[0].tobytes()
+"""
+
+EXPECT = """
+import sys
+from weightinit.core.rng import kernels
+kernels.expect(kernels.LAZY_LOAD_ELEMENTS - 1)
+assert "numba" not in sys.modules
+kernels.use_numba(False)
+kernels.expect(kernels.LAZY_LOAD_ELEMENTS)
+assert "numba" not in sys.modules, "loaded although switched off"
+kernels.use_numba(True)
+kernels.expect(kernels.LAZY_LOAD_ELEMENTS)
+assert "numba" in sys.modules
+"""
+
+
+@needs_numba
+@pytest.mark.parametrize("code", [LAZY, EXPECT], ids=["after-the-work", "expected-work"])
+def test_numba_is_loaded_once_the_work_pays_for_it(code: str, tmp_path: Path) -> None:
+    """A fresh process: numba (about a second to import and load) only once the fills
+    reach ``LAZY_LOAD_ELEMENTS``, or when that much work is announced."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr.decode()

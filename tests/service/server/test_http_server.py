@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import signal
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -55,3 +57,11 @@ def test_second_sigterm_stops_at_once() -> None:
     server.handle_exit(signal.SIGTERM, None)
     server.handle_exit(signal.SIGTERM, None)
     assert server.should_exit
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba not installed")
+def test_a_started_server_has_numba_loaded(server) -> None:
+    """The engine loads numba lazily (a small CLI model never pays for it); a server
+    loads it while warming up, so no request pays for it."""
+    maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+    assert "llvmlite" in maps
