@@ -15,10 +15,13 @@ says so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -32,11 +35,21 @@ def run_python(code: str, where: str, namespace: dict[str, Any]) -> None:
 
 
 def run_bash(code: str, folder: Path) -> None:
-    done = subprocess.run(["bash", "-eo", "pipefail", "-c", code], cwd=folder, text=True,
-                          capture_output=True, timeout=BASH_TIMEOUT_S, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"exit {done.returncode}\nstdout:\n{done.stdout}\n"
-                           f"stderr:\n{done.stderr}")
+    """The block in its own process group, output to files (a process it leaves behind
+    cannot hold a pipe open), and whatever it left running stopped afterwards."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(["bash", "-eo", "pipefail", "-c", code], cwd=folder,
+                                   stdout=out, stderr=err, start_new_session=True)
+        try:
+            returncode = process.wait(timeout=BASH_TIMEOUT_S)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        if returncode != 0:
+            out.seek(0)
+            err.seek(0)
+            raise RuntimeError(f"exit {returncode}\nstdout:\n{out.read()}\n"
+                               f"stderr:\n{err.read()}")
 
 
 def check_spec(code: str) -> None:

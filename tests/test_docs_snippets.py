@@ -107,6 +107,10 @@ EXCLUDED: dict[Marker, str] = {
         "Llama-style model",
     Marker("docs/huggingface.md", "pip install 'weightinit[hf]'"):
         "installs from the package index",
+    Marker("docs/huggingface.md", "gpt2_training.py --server"):
+        "a training run of minutes on its own server on port 8000; "
+        "tests/examples/test_examples.py runs the script bounded (40 steps) against the "
+        "live server",
 }
 
 
@@ -240,6 +244,8 @@ def test_every_block_runs_or_is_excluded_with_a_reason():
     or excluded, so no block of the docs goes unchecked by accident."""
     unrunnable = [b.where for b in RUN_BLOCKS if b.language not in RUNNERS]
     assert not unrunnable, f"tag these blocks ({', '.join(RUNNERS)}) or exclude them"
+    serving = [b.where for b in RUN_BLOCKS if "weightinit serve" in b.code]
+    assert not serving, "blocks run against the session's server: exclude these"
     assert all(reason.strip() for reason in EXCLUDED.values())
 
 
