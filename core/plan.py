@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from weightinit.core.conventions import KERAS, TORCH, Convention, convention_of
 from weightinit.core.dtypes import ITEMSIZE
 from weightinit.core.errors import LimitError, Loc, SpecError
 from weightinit.core.hf.source import HuggingFaceSource
@@ -128,14 +129,16 @@ def _check_totals(tensors: int, parameters: int, loc: Loc, limits: Limits,
                          f"bytes, more than the limit {MAX_HEADER_BYTES}")
 
 
+def _require(spec: Spec, convention: Convention, msg: str) -> None:
+    """A model source that comes out in one convention refuses the spec's other one."""
+    if convention_of(spec.convention) is not convention:
+        raise SpecError(("convention",), msg)
+
+
 def _keras_model_plans(spec: Spec, limits: Limits, warnings: list[str]) -> list[TensorPlan]:
     """The tensors of a ``keras_model`` (``core.keras_import``), checked against the limits."""
-    if spec.convention != "keras":
-        raise SpecError(
-            ("convention",),
-            "a keras_model comes out with Keras layouts and weight paths: set convention "
-            "to 'keras'",
-        )
+    _require(spec, KERAS, "a keras_model comes out with Keras layouts and weight paths: "
+             "set convention to 'keras'")
     plans = import_keras_model(spec.keras_model or {}, spec.dtype, limits.max_depth, warnings)
     _check_totals(len(plans), sum(math.prod(p.shape) for p in plans), ("keras_model",), limits)
     return plans
@@ -146,9 +149,8 @@ def _huggingface_plans(spec: Spec, source: HuggingFaceSource, limits: Limits
     """The tensors of a ``huggingface`` config (``core.hf``), checked against the limits."""
     from weightinit.core.hf.plans import huggingface_plans
 
-    if spec.convention != "torch":
-        raise SpecError(("convention",), "a huggingface model comes out as save_pretrained "
-                        "writes it, with torch names and layouts: set convention to 'torch'")
+    _require(spec, TORCH, "a huggingface model comes out as save_pretrained writes it, "
+             "with torch names and layouts: set convention to 'torch'")
     plans = huggingface_plans(source, spec.dtype, limits.max_tensors,
                               limits.max_parameters)
     _check_totals(len(plans), sum(math.prod(p.shape) for p in plans), ("huggingface",), limits)
@@ -164,8 +166,8 @@ def expand(spec: Spec, limits: Limits, warnings: list[str] | None = None) -> lis
         plans = _keras_model_plans(spec, limits, [] if warnings is None else warnings)
     else:
         root = Expansion(
-            spec.convention, spec.dtype, depth=-1, extras={"max_depth": limits.max_depth},
-            resolved={},
+            convention_of(spec.convention), spec.dtype, depth=-1,
+            extras={"max_depth": limits.max_depth}, resolved={},
         )
         # Counting plans each layer once (a repeat's layers once, not once per copy):
         # more tensors than the limit there already means too many.

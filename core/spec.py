@@ -20,6 +20,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from weightinit.core.conventions import ConventionName
 from weightinit.core.dtypes import DType
 from weightinit.core.hf.source import HuggingFaceSource
 from weightinit.core.layers import Layer
@@ -123,7 +124,7 @@ class Spec(BaseModel):
     )
 
     seed: Annotated[StrictInt, Field(ge=0, le=MAX_SEED, description="0 .. 2**64-1")]
-    convention: Literal["torch", "keras"] = "torch"
+    convention: ConventionName = "torch"
     dtype: DType = "float32"
     algorithm: Literal["v1"] = Field("v1", description="bytes of a released version never change")
     # fail_fast: a hostile list of 100 000 bad items is one error, not 100 000.

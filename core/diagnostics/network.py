@@ -17,12 +17,13 @@ is read as a flatten of ``in_features / channels`` positions.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from weightinit.core.conventions import Convention, convention_of
+from weightinit.core.fans import Layout
 from weightinit.core.layers import Layer
 from weightinit.core.layers.dense import Conv, Linear
 from weightinit.core.layers.generic import Repeat
@@ -48,7 +49,7 @@ class Link:
     layer_type: str
     weight: str
     bias: str | None
-    convention: str
+    layout: Layout
     transposed: bool
     groups: int
     in_channels: int
@@ -75,13 +76,7 @@ class Link:
         groups, receptive = self.groups, self.receptive
         out_g, in_g = self.out_channels // groups, self.in_channels // groups
         w = np.asarray(weight, dtype=np.float64)
-        if self.convention == "torch" and not self.transposed:  # (out, in/g, *k) or (out, in)
-            return w.reshape(groups, out_g, in_g, receptive)
-        if self.convention == "torch":  # transposed: (in, out/g, *k)
-            return w.reshape(groups, in_g, out_g, receptive).transpose(0, 2, 1, 3)
-        if not self.transposed:  # keras (*k, in/g, out) or (in, out); flatten is (pos, ch)
-            return w.reshape(receptive, in_g, groups, out_g).transpose(2, 3, 1, 0)
-        return w.reshape(receptive, out_g, in_g).transpose(1, 2, 0)[None]  # (*k, out, in)
+        return self.layout.grouped_matrix(w, groups, out_g, in_g, receptive, self.transposed)
 
     def describe(self) -> dict[str, Any]:
         """The link as the diagnostics document shows it."""
@@ -125,43 +120,33 @@ def _second_moment(variance: float, mean: float) -> float:
     return variance + mean * mean  # a float product overflows to inf; ** would raise
 
 
-def _units(item: _Weights, convention: str, groups: int) -> tuple[int, int, int]:
+def _units(item: _Weights, layout: Layout, groups: int) -> tuple[int, int, int]:
     """(in_channels, out_channels, receptive) of a weight in the convention's layout."""
-    shape = item.shape
     if item.layer_type == "linear":
-        out_f, in_f = shape if convention == "torch" else shape[::-1]
-        return in_f, out_f, 1
-    if convention == "torch":
-        receptive = math.prod(shape[2:])
-        if item.transposed:
-            return shape[0], shape[1] * groups, receptive
-        return shape[1] * groups, shape[0], receptive
-    receptive = math.prod(shape[:-2])
-    if item.transposed:
-        return shape[-1], shape[-2], receptive
-    return shape[-2] * groups, shape[-1], receptive
+        return (*layout.dense_units(item.shape), 1)
+    return layout.conv_units(item.shape, groups, item.transposed)
 
 
-def _inferred_groups(item: _Weights, convention: str, previous: Link | None) -> int:
+def _inferred_groups(item: _Weights, layout: Layout, previous: Link | None) -> int:
     """Groups of a conv from a document: previous channels over the weight's in/groups."""
     if item.groups is not None:
         return item.groups
     if item.layer_type == "linear" or previous is None or item.transposed:
         return 1
-    per_group = item.shape[1] if convention == "torch" else item.shape[-2]
+    per_group = layout.conv_axes(item.shape)[1]
     channels = previous.out_channels
     return channels // per_group if channels % per_group == 0 else 1
 
 
-def _chain(items: Sequence[_Weights], convention: str) -> list[Link]:
+def _chain(items: Sequence[_Weights], layout: Layout) -> list[Link]:
     """Link the layers in order, checking that each takes what the previous one gives."""
     if not items:
         raise NotSequential("the model has no linear or conv layers")
     links: list[Link] = []
     for item in items:
         previous = links[-1] if links else None
-        groups = _inferred_groups(item, convention, previous)
-        in_units, out_units, receptive = _units(item, convention, groups)
+        groups = _inferred_groups(item, layout, previous)
+        in_units, out_units, receptive = _units(item, layout, groups)
         sliding = item.layer_type != "linear"
         if previous is not None and in_units != previous.out_channels:
             flatten = (
@@ -177,7 +162,7 @@ def _chain(items: Sequence[_Weights], convention: str) -> list[Link]:
             receptive, in_units = in_units // previous.out_channels, previous.out_channels
         links.append(
             Link(
-                item.layer, item.layer_type, item.weight, item.bias, convention,
+                item.layer, item.layer_type, item.weight, item.bias, layout,
                 item.transposed, groups, in_units, out_units, receptive, sliding,
                 item.weight_second_moment, item.bias_second_moment, item.fan_in, item.fan_out,
             )
@@ -185,7 +170,8 @@ def _chain(items: Sequence[_Weights], convention: str) -> list[Link]:
     return links
 
 
-def _walk(layers: Sequence[Layer], convention: str, prefix: str = "") -> Iterator[tuple[str, Any]]:
+def _walk(layers: Sequence[Layer], convention: Convention,
+          prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(path, layer model) of every non-repeat layer, in spec order (as Repeat names them)."""
     for layer in layers:
         if isinstance(layer, Repeat):
@@ -201,8 +187,9 @@ def links_from_plan(plan: Plan) -> list[Link]:
     if spec.layers is None:
         raise NotSequential("signal propagation needs a layers spec")
     by_role = {(output.plan.layer, output.plan.role): output.plan for output in plan.outputs}
+    convention = convention_of(spec.convention)
     items = []
-    for path, layer in _walk(spec.layers, spec.convention):
+    for path, layer in _walk(spec.layers, convention):
         if not isinstance(layer, Linear | Conv):
             raise NotSequential(
                 f"{path} is a {layer.type} layer: signal propagation covers stacks of "
@@ -222,7 +209,7 @@ def links_from_plan(plan: Plan) -> list[Link]:
                 transposed=getattr(layer, "transposed", False),
             )
         )
-    return _chain(items, spec.convention)
+    return _chain(items, convention.layout)
 
 
 def links_from_document(document: dict[str, Any]) -> list[Link]:
@@ -257,4 +244,8 @@ def links_from_document(document: dict[str, Any]) -> list[Link]:
                 weight["fan_in"], weight["fan_out"],
             )
         )
-    return _chain(items, document.get("convention", "torch"))
+    try:
+        convention = convention_of(document.get("convention", "torch"))
+    except ValueError as error:
+        raise NotSequential(str(error)) from None
+    return _chain(items, convention.layout)

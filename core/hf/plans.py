@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from weightinit.core.conventions import TORCH
 from weightinit.core.errors import SpecError
-from weightinit.core.fans import fans_from_shape
 from weightinit.core.hf.families import check_raw_config, check_size
 from weightinit.core.hf.source import HuggingFaceSource
 from weightinit.core.hf.tracing import TracedTensor, build_config, trace
@@ -28,9 +28,9 @@ def huggingface_plans(source: HuggingFaceSource, dtype: str, max_tensors: int,
 
 
 def _plan(tensor: TracedTensor, dtype: str) -> TensorPlan:
-    fans = fans_from_shape(tensor.shape, "torch")
+    fans = TORCH.layout.fans(tensor.shape)
     try:
-        resolved = resolve(tensor.rule.init, InitContext(tensor.shape, fans, "torch"))
+        resolved = resolve(tensor.rule.init, InitContext(tensor.shape, fans, TORCH))
     except ResolveError as error:
         raise SpecError(SOURCE_LOC, f"{tensor.name}: {error.msg}") from None
     plan = TensorPlan(

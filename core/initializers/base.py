@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 from pydantic_core import PydanticCustomError
-from weightinit.core.fans import Convention, Fans
+from weightinit.core.fans import Fans
 from weightinit.core.rng.samplers import Sampler
+
+if TYPE_CHECKING:  # conventions are built from initializers: a type only here
+    from weightinit.core.conventions import Convention
 
 Origin = Literal["torch", "keras", "common"]
 
@@ -53,7 +56,8 @@ Real = Annotated[float, BeforeValidator(_not_a_boolean)]
 
 @dataclass(frozen=True)
 class InitContext:
-    """What an initializer may look at: the tensor's shape, fans and convention."""
+    """What an initializer may look at: the tensor's shape, fans and convention (its
+    layout, for initializers that read axes)."""
 
     shape: tuple[int, ...]
     fans: Fans

@@ -113,7 +113,7 @@ class TruncatedNormal(Initializer):
         b = self.mean + 2.0 * self.std if self.b is None else self.b
         config = {**self.model_dump(), "a": a, "b": b}
         resolved = truncated_normal_init(config, self.mean, self.std, a, b)
-        if ctx.convention == "torch" and (self.a is None or self.b is None):
+        if ctx.convention.absolute_truncation and (self.a is None or self.b is None):
             # The ViT/timm trap: torch's trunc_normal_(std=0.02) cuts at +-2 absolute.
             note = (f"truncated_normal without a and b cuts at mean +- 2 std "
                     f"([{a:.6g}, {b:.6g}]), Keras' rule; torch's trunc_normal_ cuts at a=-2, "

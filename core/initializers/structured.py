@@ -40,7 +40,7 @@ class Orthogonal(Initializer):
     def resolve(self, ctx: InitContext) -> ResolvedInit:
         if len(ctx.shape) < 2:
             raise ResolveError("orthogonal needs a tensor of at least 2 dimensions")
-        flatten = "trailing" if ctx.convention == "torch" else "leading"
+        flatten = ctx.convention.layout.matrix_flatten
         sampler = OrthogonalSampler(self.gain, flatten)
         rows, cols = sampler.matrix_shape(ctx.shape)
         config = {**self.model_dump(), "flatten": flatten}
@@ -80,13 +80,12 @@ class Dirac(Initializer):
     def resolve(self, ctx: InitContext) -> ResolvedInit:
         if not 3 <= len(ctx.shape) <= 5:
             raise ResolveError(f"dirac needs a 3-, 4- or 5-D kernel, got shape {list(ctx.shape)}")
-        out_channels = ctx.shape[0] if ctx.convention == "torch" else ctx.shape[-1]
-        in_channels = ctx.shape[1] if ctx.convention == "torch" else ctx.shape[-2]
+        out_channels, in_channels, _ = ctx.convention.layout.conv_axes(ctx.shape)
         if out_channels % self.groups:
             raise ResolveError(f"out channels {out_channels} not divisible by groups", "groups")
         ones = self.groups * min(out_channels // self.groups, in_channels)
         mean = ones / math.prod(ctx.shape)
-        sampler = DiracSampler(self.groups, ctx.convention)
+        sampler = DiracSampler(self.groups, ctx.convention.layout)
         return ResolvedInit(self.model_dump(), sampler, mean, mean - mean * mean)
 
 

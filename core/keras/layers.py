@@ -17,19 +17,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
+from weightinit.core.conventions import KERAS
+from weightinit.core.conventions.base import ONES as ONES_INIT
+from weightinit.core.conventions.base import ZEROS as ZEROS_INIT
+from weightinit.core.conventions.keras_convention import GLOROT_UNIFORM
 from weightinit.core.errors import Loc, SpecError
 from weightinit.core.fans import Fans
 from weightinit.core.keras.initializers import KerasInit, axes_fans, keras_initializer
 from weightinit.core.keras.shapes import Shape, analyze_einsum, channels_axis
-from weightinit.core.layers import tensors as defaults
 from weightinit.core.layers.base import Expansion, LayerBase, Override, TensorPlan
 from weightinit.core.layers.tensors import with_override_stats
 
-GLOROT = KerasInit(defaults.GLOROT_UNIFORM)
-ORTHOGONAL = KerasInit(defaults.ORTHOGONAL)
-ZEROS = KerasInit(defaults.ZEROS)
-ONES = KerasInit(defaults.ONES)
-UNIFORM = KerasInit(defaults.KERAS_EMBEDDING_UNIFORM)  # Embedding's "uniform"
+GLOROT = KerasInit(GLOROT_UNIFORM)
+ZEROS = KerasInit(ZEROS_INIT)
+ONES = KerasInit(ONES_INIT)
+NAMES = KERAS.norm  # gamma, beta, moving statistics
+# The config key of each spec-layer initializer field, for weights laid out by KERAS.
+CONFIG_KEYS = {"weight_init": "kernel_initializer", "recurrent_init": "recurrent_initializer",
+               "bias_init": "bias_initializer"}
 
 
 class _Owner(LayerBase):
@@ -124,7 +129,7 @@ class KerasLayer:
             owner = _Owner(name=self.name, type=layer_type)
         except ValidationError:
             raise self.error("the name is not a valid weight path component", "name") from None
-        ctx = Expansion("keras", self.dtype, prefix=self.prefix, loc=(*self.loc, "config"))
+        ctx = Expansion(KERAS, self.dtype, prefix=self.prefix, loc=(*self.loc, "config"))
         plan = ctx.tensor(
             owner, role, local, shape, init.params, init.params, init_field=key, fans=fans,
             overrides=overrides,
@@ -149,8 +154,8 @@ def _bias(layer: KerasLayer, shape: Sequence[int], layer_type: str) -> list[Tens
 def dense(layer: KerasLayer) -> list[TensorPlan]:
     layer.reject("lora_rank")
     units = layer.size("units")
-    kernel = layer.tensor("kernel", (layer.dim(-1), units), "kernel_initializer", GLOROT,
-                          "weight", "linear")
+    kernel = layer.tensor(KERAS.dense.weight, KERAS.layout.dense_shape(layer.dim(-1), units),
+                          "kernel_initializer", GLOROT, "weight", "linear")
     return [kernel, *_bias(layer, (units,), "linear")]
 
 
@@ -202,9 +207,7 @@ def conv(rank: int, transposed: bool) -> Builder:
             raise layer.error(
                 f"input channels ({channels}) and filters ({filters}) must be divisible by "
                 f"groups ({groups})", "groups")
-        # Keras' ConvTranspose kernel is (*k, filters, in): the backward of a conv.
-        shape = (*kernel, filters, channels) if transposed else (
-            *kernel, channels // groups, filters)
+        shape = KERAS.layout.conv_shape(channels, filters, kernel, groups, transposed)
         layer_type = f"conv{rank}d"
         weight = layer.tensor("kernel", shape, "kernel_initializer", GLOROT, "weight",
                               layer_type)
@@ -248,8 +251,8 @@ def separable(rank: int) -> Builder:
 def embedding(layer: KerasLayer) -> list[TensorPlan]:
     layer.reject("lora_rank")
     shape = (layer.size("input_dim"), layer.size("output_dim"))
-    return [layer.tensor("embeddings", shape, "embeddings_initializer", UNIFORM,
-                         "embedding", "embedding")]
+    return [layer.tensor(KERAS.embedding.table, shape, "embeddings_initializer",
+                         KerasInit(KERAS.embedding.init), "embedding", "embedding")]
 
 
 def _axes_shape(layer: KerasLayer, axis: Any) -> tuple[int, ...]:
@@ -264,10 +267,10 @@ def _affine(layer: KerasLayer, shape: tuple[int, ...], scale: bool, center: bool
             layer_type: str) -> list[TensorPlan]:
     plans = []
     if scale:
-        plans.append(layer.tensor("gamma", shape, "gamma_initializer", ONES, "weight",
+        plans.append(layer.tensor(NAMES.scale, shape, "gamma_initializer", ONES, "weight",
                                   layer_type))
     if center:
-        plans.append(layer.tensor("beta", shape, "beta_initializer", ZEROS, "bias",
+        plans.append(layer.tensor(NAMES.shift, shape, "beta_initializer", ZEROS, "bias",
                                   layer_type))
     return plans
 
@@ -281,7 +284,8 @@ def layer_normalization(layer: KerasLayer) -> list[TensorPlan]:
 
 def rms_normalization(layer: KerasLayer) -> list[TensorPlan]:
     shape = _axes_shape(layer, layer.config.get("axis", -1))
-    return [layer.tensor("scale", shape, "scale_initializer", ONES, "weight", "rms_norm")]
+    return [layer.tensor(NAMES.rms_scale, shape, "scale_initializer", ONES, "weight",
+                         "rms_norm")]
 
 
 def batch_normalization(layer: KerasLayer) -> list[TensorPlan]:
@@ -290,9 +294,9 @@ def batch_normalization(layer: KerasLayer) -> list[TensorPlan]:
     return [
         *_affine(layer, shape, layer.flag("scale", True), layer.flag("center", True),
                  "batch_norm"),
-        layer.tensor("moving_mean", shape, "moving_mean_initializer", ZEROS, "running_mean",
-                     "batch_norm"),
-        layer.tensor("moving_variance", shape, "moving_variance_initializer", ONES,
+        layer.tensor(NAMES.running_mean, shape, "moving_mean_initializer", ZEROS,
+                     "running_mean", "batch_norm"),
+        layer.tensor(NAMES.running_var, shape, "moving_variance_initializer", ONES,
                      "running_var", "batch_norm"),
     ]
 
@@ -310,30 +314,26 @@ def group_normalization(layer: KerasLayer) -> list[TensorPlan]:
 
 
 def recurrent(cell: str, gates: int, layer_type: str) -> Builder:
-    """LSTM (gates i, f, c, o), GRU (z, r, h) and SimpleRNN: ``<cell>/kernel`` (in, G*u),
-    ``recurrent_kernel`` (u, G*u), ``bias``; LSTM's forget slice is one with
-    ``unit_forget_bias`` (an override after the initializer, as Keras builds it)."""
+    """LSTM (gates i, f, c, o), GRU (z, r, h) and SimpleRNN: the tensors the keras
+    convention lays out for one recurrent layer (``<cell>/kernel``, ``recurrent_kernel``,
+    ``bias``; LSTM's forget slice one with ``unit_forget_bias``, a GRU's bias (2, 3u) with
+    ``reset_after``), initialized by the config's initializers."""
 
     def build(layer: KerasLayer) -> list[TensorPlan]:
         layer.reject("stateful")
         units = layer.size("units")
-        plans = [
-            layer.tensor(f"{cell}/kernel", (layer.dim(-1), gates * units),
-                         "kernel_initializer", GLOROT, "weight", layer_type),
-            layer.tensor(f"{cell}/recurrent_kernel", (units, gates * units),
-                         "recurrent_initializer", ORTHOGONAL, "recurrent", layer_type),
+        rules = KERAS.recurrent
+        forget = (rules.forget_bias(units, layer.flag("unit_forget_bias", True))
+                  if layer_type == "lstm" else ())
+        split = layer_type == "gru" and layer.flag("reset_after", True)
+        slots = rules.slots(gates, layer.dim(-1), units, units, layer.flag("use_bias", True),
+                            split, forget, 0)
+        return [
+            layer.tensor(f"{cell}/{slot.name}", slot.shape, CONFIG_KEYS[slot.init_field],
+                         KerasInit(slot.default), slot.role, layer_type,
+                         overrides=slot.overrides)
+            for slot in slots
         ]
-        if not layer.flag("use_bias", True):
-            return plans
-        shape: tuple[int, ...] = (gates * units,)
-        overrides: list[Override] = []
-        if layer_type == "lstm" and layer.flag("unit_forget_bias", True):
-            overrides.append(Override(units, 2 * units, 1.0))
-        if layer_type == "gru" and layer.flag("reset_after", True):
-            shape = (2, gates * units)
-        plans.append(layer.tensor(f"{cell}/bias", shape, "bias_initializer", ZEROS, "bias",
-                                  layer_type, overrides=overrides))
-        return plans
 
     return build
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field, replace
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from weightinit.core.conventions import Convention, Override
 from weightinit.core.dtypes import DType
 from weightinit.core.errors import LimitError, Loc, SpecError
-from weightinit.core.fans import Convention, Fans, fans_from_shape
+from weightinit.core.fans import Fans
 from weightinit.core.initializers import (
     InitContext,
     InitializerParams,
@@ -45,15 +46,6 @@ class LayerBase(BaseModel):
 
     name: LayerName
     dtype: DType | None = Field(None, description="overrides the spec's dtype for this layer")
-
-
-@dataclass(frozen=True)
-class Override:
-    """Elements ``[start, stop)`` (flat index) set to ``value`` after the initializer."""
-
-    start: int
-    stop: int
-    value: float
 
 
 @dataclass(frozen=True)
@@ -94,8 +86,9 @@ class TensorBudget:
 
 @dataclass(frozen=True)
 class Expansion:
-    """Where a layer sits: convention, dtype, name prefix and location in the request;
-    ``budget``, shared by every child, caps the tensors planned in all."""
+    """Where a layer sits: convention (what its tensors are called, laid out and
+    initialized with), dtype, name prefix and location in the request; ``budget``, shared
+    by every child, caps the tensors planned in all."""
 
     convention: Convention
     dtype: str
@@ -112,11 +105,6 @@ class Expansion:
 
     def child(self, prefix: str, loc: Loc) -> Expansion:
         return replace(self, prefix=self.prefix + prefix, loc=self.loc + loc, depth=self.depth + 1)
-
-    @property
-    def separator(self) -> str:
-        """torch state_dict keys join with ``.``; Keras 3 weight paths with ``/``."""
-        return "." if self.convention == "torch" else "/"
 
     def expect(self, count: int) -> None:
         """Refuse now if ``count`` more tensors would pass the budget: for a layer that
@@ -147,7 +135,7 @@ class Expansion:
         if self.budget is not None:
             self.budget.spend(self.loc)
         shape = tuple(int(s) for s in shape)
-        fans = fans or fans_from_shape(shape, self.convention)
+        fans = fans or self.convention.layout.fans(shape)
         loc = (*self.loc, init_field)
         chosen = init if init is not None else default
         key = (id(chosen), shape, fans)
@@ -164,7 +152,7 @@ class Expansion:
                 self.resolved[key] = (chosen, resolved)
         path = self.layer_path(layer)
         return TensorPlan(
-            name=f"{path}{self.separator}{local_name}",
+            name=f"{path}{self.convention.separator}{local_name}",
             layer=path,
             layer_type=layer_type or getattr(layer, "type", "layer"),
             role=role,

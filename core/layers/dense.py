@@ -1,9 +1,9 @@
 """Dense and convolution layers: ``linear``, ``conv1d``, ``conv2d``, ``conv3d``.
 
-torch: ``weight`` (out, in) / (out, in/g, *k), transposed (in, out/g, *k), and ``bias``,
-both ``torch_default`` (U(+-1/sqrt(fan_in)), the bias with the weight's fan_in).
-keras: ``kernel`` (in, out) / (*k, in/g, out), transposed (*k, out, in), ``glorot_uniform``,
-and ``bias`` ``zeros``.
+A weight and an optional bias of ``out`` units. Names, layouts and defaults are the
+convention's (``core.conventions``): torch ``weight`` (out, in) / (out, in/g, *k) and
+``bias``, both ``torch_default``; Keras ``kernel`` (in, out) / (*k, in/g, out),
+``glorot_uniform``, and ``bias`` ``zeros``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import Field
-from weightinit.core.fans import conv_shape, dense_shape
+from weightinit.core.conventions import Slot
 from weightinit.core.layers.base import (
     IGNORED,
     Dims,
@@ -23,7 +23,7 @@ from weightinit.core.layers.base import (
     TensorPlan,
     check,
 )
-from weightinit.core.layers.tensors import GLOROT_UNIFORM, TORCH_DEFAULT, ZEROS
+from weightinit.core.layers.tensors import planned
 
 
 def weight_and_bias(
@@ -33,22 +33,13 @@ def weight_and_bias(
     bias_shape: tuple[int, ...] | None,
 ) -> list[TensorPlan]:
     """The weight (``weight``/``kernel``) and optional bias of a dense or conv layer."""
-    torch = ctx.convention == "torch"
-    weight = ctx.tensor(
-        layer, "weight", "weight" if torch else "kernel", weight_shape,
-        layer.weight_init, TORCH_DEFAULT if torch else GLOROT_UNIFORM, init_field="weight_init",
-    )
-    plans = [weight]
+    rules = ctx.convention.dense
+    slots = [Slot("weight", rules.weight, weight_shape, rules.weight_init, "weight_init")]
     if bias_shape is not None:
-        plans.append(
-            ctx.tensor(
-                layer, "bias", "bias", bias_shape, layer.bias_init,
-                TORCH_DEFAULT if torch else ZEROS, init_field="bias_init",
-                # torch draws the bias from the weight's fan_in; keras uses the bias shape.
-                fans=weight.fans if torch else None,
-            )
-        )
-    return plans
+        # torch draws the bias from the weight's fan_in; keras uses the bias shape.
+        slots.append(Slot("bias", "bias", bias_shape, rules.bias_init, "bias_init",
+                          weight_fans=rules.bias_weight_fans))
+    return planned(ctx, layer, slots)
 
 
 class Linear(LayerBase):
@@ -62,7 +53,7 @@ class Linear(LayerBase):
     bias_init: InitField = None
 
     def expand(self, ctx: Expansion) -> list[TensorPlan]:
-        shape = dense_shape(self.in_features, self.out_features, ctx.convention)
+        shape = ctx.convention.layout.dense_shape(self.in_features, self.out_features)
         return weight_and_bias(ctx, self, shape, (self.out_features,) if self.bias else None)
 
 
@@ -106,12 +97,11 @@ class Conv(LayerBase):
                 f"{field} ({getattr(self, field)}) must be divisible by groups ({self.groups})",
             )
         check(
-            not (self.transposed and self.groups > 1 and ctx.convention == "keras"),
+            ctx.convention.dense.grouped_transposed or not (self.transposed and self.groups > 1),
             (*ctx.loc, "groups"),
             "Keras' ConvTranspose layers have no groups",
         )
-        shape = conv_shape(
-            self.in_channels, self.out_channels, self.kernel(ctx), self.groups,
-            self.transposed, ctx.convention,
+        shape = ctx.convention.layout.conv_shape(
+            self.in_channels, self.out_channels, self.kernel(ctx), self.groups, self.transposed
         )
         return weight_and_bias(ctx, self, shape, (self.out_channels,) if self.bias else None)

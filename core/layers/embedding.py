@@ -22,11 +22,7 @@ from weightinit.core.layers.base import (
     TensorPlan,
     check,
 )
-from weightinit.core.layers.tensors import (
-    KERAS_EMBEDDING_UNIFORM,
-    STANDARD_NORMAL,
-    with_override_stats,
-)
+from weightinit.core.layers.tensors import with_override_stats
 
 
 class Embedding(LayerBase):
@@ -60,16 +56,14 @@ class Embedding(LayerBase):
         return self.padding_idx % self.num_embeddings
 
     def expand(self, ctx: Expansion) -> list[TensorPlan]:
-        torch = ctx.convention == "torch"
+        rules = ctx.convention.embedding
         row = self.padding_row(ctx)
         overrides = []
         if row is not None:
             start = row * self.embedding_dim
             overrides.append(Override(start, start + self.embedding_dim, 0.0))
         plan = ctx.tensor(
-            self, "embedding", "weight" if torch else "embeddings",
-            (self.num_embeddings, self.embedding_dim), self.embedding_init,
-            STANDARD_NORMAL if torch else KERAS_EMBEDDING_UNIFORM,
-            init_field="embedding_init", overrides=overrides,
+            self, "embedding", rules.table, (self.num_embeddings, self.embedding_dim),
+            self.embedding_init, rules.init, init_field="embedding_init", overrides=overrides,
         )
         return [with_override_stats(plan)]

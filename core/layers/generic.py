@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
-from weightinit.core.fans import Convention, explicit_fans
+from weightinit.core.conventions import Convention
 from weightinit.core.initializers import InitializerParams
 from weightinit.core.layers.base import (
     Count,
@@ -34,7 +34,7 @@ class TensorLayer(LayerBase):
     fan_out: Size | None = Field(None, description="overrides the fan computed from the shape")
 
     def expand(self, ctx: Expansion) -> list[TensorPlan]:
-        fans = explicit_fans(self.shape, ctx.convention, self.fan_in, self.fan_out)
+        fans = ctx.convention.layout.explicit_fans(self.shape, self.fan_in, self.fan_out)
         plan = ctx.tensor(
             self, "tensor", "", self.shape, self.init, self.init, init_field="init", fans=fans
         )
@@ -52,7 +52,7 @@ class Repeat(LayerBase):
 
     def prefix(self, index: int, convention: Convention) -> str:
         """The name prefix of copy ``index``: a torch ``ModuleList`` index or a Keras suffix."""
-        return f"{self.name}.{index}." if convention == "torch" else f"{self.name}_{index}/"
+        return convention.repeat_name(self.name, index)
 
     def expand(self, ctx: Expansion) -> list[TensorPlan]:
         limit = int(ctx.extras.get("max_depth", 16))

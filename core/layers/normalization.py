@@ -1,7 +1,8 @@
 """Normalization layers: ``layer_norm``, ``rms_norm``, ``batch_norm``, ``group_norm``.
 
-Every default is a constant, as in torch and Keras: scales one,
-shifts zero, running means zero, running variances one.
+Names and defaults are the convention's (``core.conventions``); every default is a
+constant, as in torch and Keras: scales one, shifts zero, running means zero, running
+variances one.
 
 | type        | torch (``state_dict`` keys)                       | keras (weight paths)       |
 |-------------|---------------------------------------------------|----------------------------|
@@ -33,7 +34,6 @@ from weightinit.core.layers.base import (
     TensorPlan,
     check,
 )
-from weightinit.core.layers.tensors import ONES, ZEROS
 
 
 def _scale_and_shift(
@@ -42,19 +42,19 @@ def _scale_and_shift(
     shape: tuple[int, ...],
     scale: bool,
     shift: bool,
-    scale_name: str = "gamma",
+    rms: bool = False,
 ) -> list[TensorPlan]:
-    """The affine pair: torch ``weight``/``bias``, keras ``<scale_name>``/``beta``."""
-    torch = ctx.convention == "torch"
+    """The affine pair: torch ``weight``/``bias``, keras ``gamma`` (RMS: ``scale``)/``beta``."""
+    rules = ctx.convention.norm
     plans = []
     if scale:
         plans.append(ctx.tensor(
-            layer, "weight", "weight" if torch else scale_name, shape, layer.weight_init, ONES,
-            init_field="weight_init",
+            layer, "weight", rules.rms_scale if rms else rules.scale, shape, layer.weight_init,
+            rules.scale_init, init_field="weight_init",
         ))
     if shift:
         plans.append(ctx.tensor(
-            layer, "bias", "bias" if torch else "beta", shape, layer.bias_init, ZEROS,
+            layer, "bias", rules.shift, shape, layer.bias_init, rules.shift_init,
             init_field="bias_init",
         ))
     return plans
@@ -97,7 +97,7 @@ class RMSNorm(LayerBase):
 
     def expand(self, ctx: Expansion) -> list[TensorPlan]:
         shape = _normalized_shape(self.normalized_shape, ctx)
-        return _scale_and_shift(ctx, self, shape, self.elementwise_affine, False, "scale")
+        return _scale_and_shift(ctx, self, shape, self.elementwise_affine, False, rms=True)
 
 
 class GroupNorm(LayerBase):
@@ -140,9 +140,9 @@ class BatchNorm(LayerBase):
     )
 
     def expand(self, ctx: Expansion) -> list[TensorPlan]:
-        torch = ctx.convention == "torch"
+        rules = ctx.convention.norm
         check(
-            torch or self.track_running_stats,
+            rules.optional_running_stats or self.track_running_stats,
             (*ctx.loc, "track_running_stats"),
             "Keras' BatchNormalization always keeps moving statistics",
         )
@@ -151,16 +151,16 @@ class BatchNorm(LayerBase):
         if not self.track_running_stats:
             return plans
         plans.append(ctx.tensor(
-            self, "running_mean", "running_mean" if torch else "moving_mean", shape,
-            self.running_mean_init, ZEROS, init_field="running_mean_init",
+            self, "running_mean", rules.running_mean, shape, self.running_mean_init,
+            rules.mean_init, init_field="running_mean_init",
         ))
         plans.append(ctx.tensor(
-            self, "running_var", "running_var" if torch else "moving_variance", shape,
-            self.running_var_init, ONES, init_field="running_var_init",
+            self, "running_var", rules.running_var, shape, self.running_var_init,
+            rules.var_init, init_field="running_var_init",
         ))
-        if torch:
+        if rules.counter is not None:
             plans.append(ctx.tensor(
-                self, "num_batches_tracked", "num_batches_tracked", (), None, ZEROS,
+                self, "num_batches_tracked", rules.counter, (), None, rules.counter_init,
                 init_field="track_running_stats", dtype="int64",
             ))
         return plans

@@ -1,46 +1,36 @@
-"""Helpers shared by the embedding, normalization, recurrent and attention layers.
+"""Helpers shared by the layers.
 
-* Default initializers as ready parameter objects (``ZEROS``, ``ONES``, ...).
+* ``planned``: the tensors a convention lays out for a layer (``Slot``s), planned in
+  order, each with the layer's override of its initializer field if the request gave one.
 * ``with_override_stats``: a tensor whose ``overrides`` set part of it to a constant
   (torch's padding row, Keras' forget-gate bias) has expected statistics of the mixture,
   not of its initializer alone, so the plan's expectations match what is observed.
-* ``renamed``: Keras paths that are not ``<layer>/<local name>`` (stacked recurrent
-  layers ``<name>_<k>/...``) keep their spec layer as the group the report shows.
+* ``renamed``: names that are not ``<layer><separator><local name>`` (stacked recurrent
+  layers) keep their spec layer as the group the report shows.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 
-from weightinit.core.initializers import (
-    GlorotUniform,
-    Normal,
-    Ones,
-    Orthogonal,
-    RandomUniform,
-    TorchDefault,
-    Uniform,
-    XavierNormal,
-    XavierUniform,
-    Zeros,
-)
-from weightinit.core.layers.base import TensorPlan
-
-ZEROS = Zeros()
-ONES = Ones()
-GLOROT_UNIFORM = GlorotUniform()
-ORTHOGONAL = Orthogonal()
-XAVIER_UNIFORM = XavierUniform()
-XAVIER_NORMAL = XavierNormal()
-TORCH_DEFAULT = TorchDefault()
-STANDARD_NORMAL = Normal(mean=0.0, std=1.0)
-KERAS_EMBEDDING_UNIFORM = RandomUniform()  # Keras' "uniform": U(-0.05, 0.05)
+from weightinit.core.conventions import Slot
+from weightinit.core.layers.base import Expansion, LayerBase, TensorPlan
 
 
-def symmetric_uniform(bound: float) -> Uniform:
-    """U(-bound, bound), e.g. torch's RNN default with bound 1/sqrt(hidden_size)."""
-    return Uniform(low=-bound, high=bound)
+def planned(ctx: Expansion, layer: LayerBase, slots: Sequence[Slot]) -> list[TensorPlan]:
+    """Plan ``slots`` in order; a slot with ``weight_fans`` takes the fans of the tensor
+    planned just before it."""
+    plans: list[TensorPlan] = []
+    for slot in slots:
+        plan = ctx.tensor(
+            layer, slot.role, slot.name, slot.shape, getattr(layer, slot.init_field),
+            slot.default, init_field=slot.init_field,
+            fans=plans[-1].fans if slot.weight_fans else slot.fans, overrides=slot.overrides,
+        )
+        plans.append(with_override_stats(plan))
+    return plans
 
 
 def with_override_stats(plan: TensorPlan) -> TensorPlan:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from weightinit.core.fans import Convention
+from weightinit.core.fans import Layout
 from weightinit.core.regions import run_indices
 from weightinit.core.rng.kernels import fill as fill_random
 from weightinit.core.rng.kernels import fill_runs as fill_random_runs
@@ -172,20 +172,15 @@ class DiracSampler(_ByIndex):
     """
 
     groups: int
-    layout: Convention
+    layout: Layout
     whole_tensor = False
 
     def at(self, tensor: TensorIdentity, flat: np.ndarray, dtype: str,
            with_stats: bool) -> Filled:
         """The values at flat element indices ``flat``."""
         shape = tensor.shape
-        index = np.unravel_index(flat, shape)
-        if self.layout == "torch":
-            out_idx, in_idx, kernel_idx = index[0], index[1], index[2:]
-            out_channels, kernel = shape[0], shape[2:]
-        else:
-            out_idx, in_idx, kernel_idx = index[-1], index[-2], index[:-2]
-            out_channels, kernel = shape[-1], shape[:-2]
+        out_idx, in_idx, kernel_idx = self.layout.conv_axes(np.unravel_index(flat, shape))
+        out_channels, _, kernel = self.layout.conv_axes(shape)
         per_group = out_channels // self.groups
         hit = (out_idx % per_group) == in_idx
         for axis_index, size in zip(kernel_idx, kernel, strict=True):

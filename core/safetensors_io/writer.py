@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from weightinit.core.conventions import convention_of
 from weightinit.core.dtypes import SAFETENSORS_DTYPE
 from weightinit.core.generate import Chunk
 from weightinit.core.plan import MAX_HEADER_BYTES, Plan
@@ -62,8 +63,9 @@ def file_metadata(plan: Plan) -> dict[str, str]:
         "convention": spec.convention,
         "expected_stats": json.dumps(expected_statistics(plan), separators=(",", ":")),
     }
-    if spec.convention == "torch":
-        metadata["format"] = "pt"  # what transformers' loaders look for
+    file_format = convention_of(spec.convention).file_format
+    if file_format is not None:
+        metadata["format"] = file_format  # what the framework's loaders look for
     if spec.select is not None:
         metadata["select"] = json.dumps(spec.selection(), separators=(",", ":"))
     if spec.shard is not None:

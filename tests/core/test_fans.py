@@ -19,7 +19,7 @@ import keras
 from engine_helpers import spec_of
 from keras.src.initializers.random_initializers import compute_fans
 from weightinit.core import build_plan
-from weightinit.core.fans import Fans, conv_shape, dense_shape, keras_fans, torch_fans
+from weightinit.core.fans import KERAS_LAYOUT, TORCH_LAYOUT, Fans, keras_fans, torch_fans
 
 torch_fan_rule = torch.nn.init._calculate_fan_in_and_fan_out
 
@@ -86,7 +86,7 @@ def test_torch_linear_shape_and_fans_equal_the_module():
     plan = build_plan(spec_of([{"type": "linear", "name": "fc", "in_features": 7,
                                 "out_features": 3}]))
     weight, bias = (output.plan for output in plan.outputs)
-    assert weight.shape == tuple(module.weight.shape) == dense_shape(7, 3, "torch")
+    assert weight.shape == tuple(module.weight.shape) == TORCH_LAYOUT.dense_shape(7, 3)
     assert weight.fans == Fans(*torch_fan_rule(module.weight))
     assert bias.shape == tuple(module.bias.shape)
     # nn.Linear.reset_parameters bounds the bias by 1/sqrt(fan_in of the weight), too.
@@ -140,7 +140,7 @@ def test_keras_dense_shape_and_fans_equal_the_layer():
                                 "out_features": 3}], convention="keras"))
     kernel, bias = (output.plan for output in plan.outputs)
     assert kernel.name == "d/kernel" and bias.name == "d/bias"
-    assert kernel.shape == tuple(layer.kernel.shape) == dense_shape(7, 3, "keras")
+    assert kernel.shape == tuple(layer.kernel.shape) == KERAS_LAYOUT.dense_shape(7, 3)
     assert kernel.fans == Fans(*compute_fans(tuple(layer.kernel.shape)))
     assert bias.shape == tuple(layer.bias.shape)
 
@@ -148,10 +148,10 @@ def test_keras_dense_shape_and_fans_equal_the_layer():
 def test_conv_shape_table():
     """The layouts written out: torch (out, in/g, *k), transposed (in, out/g, *k);
     keras (*k, in/g, out), transposed (*k, out, in)."""
-    assert conv_shape(6, 9, (3, 2), 3, False, "torch") == (9, 2, 3, 2)
-    assert conv_shape(6, 9, (3, 2), 3, True, "torch") == (6, 3, 3, 2)
-    assert conv_shape(6, 9, (3, 2), 3, False, "keras") == (3, 2, 2, 9)
-    assert conv_shape(6, 9, (3, 2), 1, True, "keras") == (3, 2, 9, 6)
+    assert TORCH_LAYOUT.conv_shape(6, 9, (3, 2), 3, False) == (9, 2, 3, 2)
+    assert TORCH_LAYOUT.conv_shape(6, 9, (3, 2), 3, True) == (6, 3, 3, 2)
+    assert KERAS_LAYOUT.conv_shape(6, 9, (3, 2), 3, False) == (3, 2, 2, 9)
+    assert KERAS_LAYOUT.conv_shape(6, 9, (3, 2), 1, True) == (3, 2, 9, 6)
 
 
 def test_tensor_layer_explicit_fans_override_the_shape_rule():
