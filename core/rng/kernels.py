@@ -30,7 +30,7 @@ __all__ = ["LAZY_LOAD_ELEMENTS", "block_moments", "expect", "fill", "fill_runs",
 # Reference-path elements after which loading numba pays for itself (ski rental: the
 # reference work done before loading is of the order of the load's own cost, so a
 # process spends at most about twice what the better choice in hindsight would).
-LAZY_LOAD_ELEMENTS = 1 << 21
+LAZY_LOAD_ELEMENTS = 1 << 22
 BLOCK = 1024  # the fused kernel's moment block (``fused.BLOCK``)
 
 _KIND_CODES = {"uniform": 0, "normal": 1, "truncated_normal": 2}
