@@ -6,7 +6,8 @@ PLAN is a JSON file ``{"documents": [{"path", "folder", "files", "blocks": [{"wh
 ``files`` written first, what the document assumes the reader holds) and its own Python
 namespace, shared by its Python blocks in order, as in a session following the page.
 ``python`` blocks are executed (then their ``check``, in the same namespace), ``bash``
-blocks run with ``bash -eo pipefail`` in the folder, ``json`` blocks are validated as
+(``sh``, ``shell``) blocks run with ``bash -eo pipefail`` in the folder, as do the ``$ ``
+commands of ``console`` transcripts, ``json`` blocks are validated as
 specs and planned. One process runs every document, so torch, Keras and transformers
 are imported once. RESULTS gets ``{where: {"ok": bool, "error": str, "seconds":
 float}}``; a block after a failure in its document is not run (it may depend on it) and
@@ -52,6 +53,17 @@ def run_bash(code: str, folder: Path) -> None:
                                f"stderr:\n{err.read()}")
 
 
+def console_commands(transcript: str) -> str:
+    """The commands of a terminal transcript: the ``$ `` lines and their ``\\``
+    continuations (the rest is the output shown)."""
+    commands, continued = [], False
+    for line in transcript.splitlines():
+        if line.startswith("$ ") or continued:
+            commands.append(line[2:] if line.startswith("$ ") and not continued else line)
+            continued = line.endswith("\\")
+    return "\n".join(commands) + "\n"
+
+
 def check_spec(code: str) -> None:
     """The block is a spec the engine accepts and can plan."""
     from weightinit.core import Spec, build_plan, plan_document
@@ -67,8 +79,10 @@ def run_block(block: dict[str, Any], folder: Path, namespace: dict[str, Any]) ->
         run_python(code, where, namespace)
         if block.get("check"):
             run_python(block["check"], f"{where} (check)", namespace)
-    elif language == "bash":
+    elif language in ("bash", "sh", "shell"):
         run_bash(code, folder)
+    elif language == "console":
+        run_bash(console_commands(code), folder)
     elif language == "json":
         check_spec(code)
     else:

@@ -31,7 +31,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-RUNNERS = ("python", "bash", "json")
+RUNNERS = ("python", "bash", "sh", "shell", "console", "json")
 SESSION_TIMEOUT_S = 900.0  # a liveness bound for a busy 2-core machine
 
 
@@ -273,7 +273,7 @@ def test_checked_blocks_are_run():
 
 def test_the_docs_have_blocks_of_each_runner():
     """The parser finds the blocks (a broken fence pattern would make this file vacuous)."""
-    assert {block.language for block in RUN_BLOCKS} == set(RUNNERS)
+    assert {"python", "bash", "json"} <= {block.language for block in RUN_BLOCKS}
     assert len(ALL_BLOCKS) >= 15
 
 
@@ -312,3 +312,10 @@ def test_readme_install_table_names_every_extra_of_pyproject():
     assert len(rows) >= 5
     named = set().union(*(named_extras(install) for _, install in rows))
     assert named == pyproject_extras()
+
+
+def test_a_console_transcript_runs_its_commands_not_its_output():
+    from doc_session import console_commands
+
+    transcript = "$ weightinit plan spec.json \\\n    --json\n{\"seed\": 1}\n$ echo done\ndone\n"
+    assert console_commands(transcript) == "weightinit plan spec.json \\\n    --json\necho done\n"
