@@ -9,10 +9,11 @@ One run, three parts, every side measured in the same invocation:
    4096 rows, the whole, an FSDP 1/4 row shard and a TP 1/4 column shard (512 of 2048
    columns: one run per row), each planned (``build_plan`` of a spec with the region in
    ``select``) and generated through ``ChunkStream`` (the path the server streams). Time
-   per request: the best of ``--rounds`` means over enough repeats to cover ~2M
-   elements. A least-squares line ``t = fixed + n x marginal`` over the four row
-   regions separates the per-request fixed cost from the marginal cost per element,
-   which is compared with the whole tensor's cost per element.
+   per request: each round times every case in a shuffled order, as the mean over
+   repeats covering ~2M elements; the best of ``--rounds`` rounds is kept. A
+   least-squares line ``t = fixed + n x marginal`` over the four row regions separates
+   the per-request fixed cost from the marginal cost per element, which is compared
+   with the whole tensor's cost per element.
 2. **Over HTTP.** The same row regions and the whole, ``POST /v1/init`` to a real
    ``weightinit serve`` on one keep-alive connection, body read to the last byte; the
    same fit.
@@ -31,6 +32,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -77,16 +79,39 @@ def elements(region: dict[str, Any] | None) -> int:
     return shape[0] * shape[1]
 
 
-def timed(request: Any, numel: int, rounds: int) -> float:
-    """Seconds per request: the best of ``rounds`` means over repeats of ~2M elements."""
-    repeats = max(1, MIN_ELEMENTS_PER_TIMING // numel)
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(repeats):
-            request()
-        best = min(best, (time.perf_counter() - start) / repeats)
-    return best
+def thread_cpu_ns(pid: int) -> int:
+    """CPU time of every thread of a process, in ns (``schedstat``: no 10 ms ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):  # a thread that just ended
+            continue
+    return total
+
+
+def interleaved(requests: dict[str, Any], numel: dict[str, int], rounds: int,
+                cpu: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds per request of each case, wall and CPU (``cpu()``: ns of the process(es)
+    doing the work): every round times every case once, in a shuffled order (seeded by
+    the round), as the mean over repeats covering ~2M elements, so load from other work
+    on the machine falls on all cases alike; the best round of each is kept. CPU time is
+    what the shared machine distorts least (a thread waiting for a core costs none)."""
+    for request in requests.values():  # warm: first calls load kernels, map buffers
+        request()
+    wall = dict.fromkeys(requests, float("inf"))
+    spent = dict.fromkeys(requests, float("inf"))
+    for round_index in range(rounds):
+        order = list(requests)
+        random.Random(round_index).shuffle(order)
+        for case in order:
+            repeats = max(1, MIN_ELEMENTS_PER_TIMING // numel[case])
+            cpu_start, start = cpu(), time.perf_counter()
+            for _ in range(repeats):
+                requests[case]()
+            wall[case] = min(wall[case], (time.perf_counter() - start) / repeats)
+            spent[case] = min(spent[case], (cpu() - cpu_start) / 1e9 / repeats)
+    return wall, spent
 
 
 def in_process(region: dict[str, Any] | None) -> None:
@@ -123,41 +148,48 @@ def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
     return mean_y - slope * mean_x, slope
 
 
-def cost_table(title: str, seconds: dict[str, float], numel: dict[str, int]) -> dict[str, Any]:
-    """Print one side's table and fit; returns the figures."""
-    fixed, marginal = fit([(numel[f"{r} rows"], seconds[f"{r} rows"]) for r in FIT_ROWS])
-    whole_ns = seconds["whole"] / numel["whole"] * 1e9
-    print(f"\n### {title}\n\n| case | elements | us per request | ns/element | vs whole |")
-    print("|---|---:|---:|---:|---:|")
-    for case, value in seconds.items():
-        per = value / numel[case] * 1e9
-        print(f"| {case} | {numel[case]} | {value * 1e6:.1f} | {per:.2f} | "
-              f"{per / whole_ns:.2f} |")
-    print(f"\nfit over {', '.join(map(str, FIT_ROWS))} rows: fixed {fixed * 1e6:.1f} us per "
-          f"request, marginal {marginal * 1e9:.2f} ns/element = "
-          f"{marginal * 1e9 / whole_ns:.2f} x the whole's {whole_ns:.2f} ns/element")
-    return {"seconds": seconds, "elements": numel, "fixed_s": fixed, "marginal_s": marginal,
-            "whole_ns_per_element": whole_ns}
+def cost_table(title: str, wall: dict[str, float], cpu: dict[str, float],
+               numel: dict[str, int]) -> dict[str, Any]:
+    """Print one side's table and fits (on wall and on CPU time); returns the figures."""
+    print(f"\n### {title}\n\n| case | elements | wall us per request | wall ns/element | "
+          "vs whole | CPU us per request | CPU ns/element | vs whole |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    whole = {kind: times["whole"] / numel["whole"] * 1e9
+             for kind, times in (("wall", wall), ("cpu", cpu))}
+    for case in wall:
+        per_wall, per_cpu = (times[case] / numel[case] * 1e9 for times in (wall, cpu))
+        print(f"| {case} | {numel[case]} | {wall[case] * 1e6:.1f} | {per_wall:.2f} | "
+              f"{per_wall / whole['wall']:.2f} | {cpu[case] * 1e6:.1f} | {per_cpu:.2f} | "
+              f"{per_cpu / whole['cpu']:.2f} |")
+    figures: dict[str, Any] = {"wall_s": wall, "cpu_s": cpu, "elements": numel}
+    for kind, times in (("wall", wall), ("cpu", cpu)):
+        fixed, marginal = fit([(numel[f"{r} rows"], times[f"{r} rows"]) for r in FIT_ROWS])
+        print(f"\n{kind} fit over {', '.join(map(str, FIT_ROWS))} rows: fixed "
+              f"{fixed * 1e6:.1f} us per request, marginal {marginal * 1e9:.2f} ns/element "
+              f"= {marginal * 1e9 / whole[kind]:.2f} x the whole's {whole[kind]:.2f} "
+              "ns/element")
+        figures[kind] = {"fixed_s": fixed, "marginal_s": marginal,
+                         "whole_ns_per_element": whole[kind]}
+    return figures
 
 
 def element_costs(server: Server, rounds: int) -> dict[str, Any]:
     cases: dict[str, dict[str, Any] | None] = {f"{r} rows": rows_region(r) for r in FIT_ROWS}
     cases["whole"] = None
-    numel = {case: elements(region) for case, region in cases.items()}
-    local: dict[str, float] = {}
-    for case, region in {**cases, **SHARDS}.items():
-        numel[case] = elements(region)
-        local[case] = timed(lambda region=region: in_process(region), numel[case], rounds)
+    local_cases = {**cases, **SHARDS}
+    numel = {case: elements(region) for case, region in local_cases.items()}
+    local = interleaved({case: lambda region=region: in_process(region)
+                         for case, region in local_cases.items()}, numel, rounds,
+                        time.process_time_ns)
     client = KeepAlive(server.port)
     payloads = {case: json.dumps(body(region)).encode() for case, region in cases.items()}
-    for payload in payloads.values():  # warm: the server's first requests import and JIT
-        client(payload)
-    http_seconds = {case: timed(lambda p=payloads[case]: client(p), numel[case], rounds)
-                    for case in cases}
+    http_times = interleaved(
+        {case: lambda p=payloads[case]: client(p) for case in cases}, numel, rounds,
+        lambda: thread_cpu_ns(server.pid) + time.process_time_ns())
     client.connection.close()
-    return {"in_process": cost_table("In process (plan + ChunkStream)", local, numel),
-            "http": cost_table("Over HTTP (one keep-alive connection)", http_seconds,
-                               {c: numel[c] for c in cases})}
+    return {"in_process": cost_table("In process (plan + ChunkStream)", *local, numel),
+            "http": cost_table("Over HTTP (one keep-alive connection; CPU: server + client)",
+                               *http_times, {c: numel[c] for c in cases})}
 
 
 def sharded_fetch(server: Server, rank_rounds: int) -> dict[str, Any]:

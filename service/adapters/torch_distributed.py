@@ -24,6 +24,7 @@ import json
 import math
 import os
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,12 @@ from weightinit.core.dtypes import ITEMSIZE, SAFETENSORS_DTYPE, numpy_dtype_of_c
 from weightinit.service.adapters.torch_helpers import as_torch, state_tensors, tied_names
 
 DEFAULT_REQUESTS_PER_REPLICA = 2
+# How long a rank keeps asking replicas that answer "at capacity" (503/429): every rank of
+# a job asks at once, ranks x requests_per_replica streams per replica, far more than a
+# server takes at a time (WEIGHTINIT_MAX_CONCURRENT_STREAMS), so most requests wait
+# their turn.
+DEFAULT_BUSY_WAIT_S = 1800.0
+_AT_CAPACITY = frozenset({429, 503})
 
 
 @dataclass(frozen=True)
@@ -225,13 +232,33 @@ def _torch_code(dtype: Any) -> str | None:
     return SAFETENSORS_DTYPE.get(str(dtype).removeprefix("torch."))
 
 
+def _open_when_free(transport: Any, payload: dict[str, Any], start: int,
+                    busy_wait_s: float) -> Any:
+    """The started response to ``POST /v1/init``. The transport retries a refusal a few
+    times (honouring ``Retry-After``, moving to the next replica); while replicas keep
+    answering "at capacity", ask again until ``busy_wait_s`` has passed. Other errors,
+    and unreachable replicas, raise as the transport gives them."""
+    from weightinit.service.client.http import WeightinitError
+
+    deadline = time.monotonic() + busy_wait_s
+    attempt = 0
+    while True:
+        try:
+            return transport.open("POST", "/v1/init", payload,
+                                  accept="application/octet-stream", start=start + attempt)
+        except WeightinitError as error:
+            if error.status not in _AT_CAPACITY or time.monotonic() >= deadline:
+                raise
+            attempt += 1
+
+
 def _fetch_http(transport: Any, payload: dict[str, Any], start: int, receiver: _Receiver,
-                result: ShardedLoadResult, lock: threading.Lock) -> None:
+                result: ShardedLoadResult, lock: threading.Lock,
+                busy_wait_s: float = DEFAULT_BUSY_WAIT_S) -> None:
     """One request: the group's regions read from the socket into their shards."""
     from weightinit.service.client.receive import expect_end, read_layout
 
-    with transport.open("POST", "/v1/init", payload, accept="application/octet-stream",
-                        start=start) as response:
+    with _open_when_free(transport, payload, start, busy_wait_s) as response:
         layout = read_layout(response)
         received = 0
         for name, entry in layout.in_data_order():
@@ -324,8 +351,8 @@ def _spec_tensors(payload: dict[str, Any], transport: Any) -> dict[str, dict[str
 def load_sharded(model: Any, source: str | Sequence[str] | Any | None = None,
                  spec: Any = None, *, seed: int | None = None, token: str | None = None,
                  device: Any = "cpu", requests_per_replica: int = DEFAULT_REQUESTS_PER_REPLICA,
-                 timeout: float = 300.0, rank: int | None = None,
-                 **spec_options: Any) -> ShardedLoadResult:
+                 timeout: float = 300.0, busy_wait_s: float = DEFAULT_BUSY_WAIT_S,
+                 rank: int | None = None, **spec_options: Any) -> ShardedLoadResult:
     """Fill this rank's shards of ``model`` (parameters that are DTensors, from
     ``fully_shard``, ``parallelize_module`` or both, and plain tensors) with the weights
     of ``spec``, fetching only this rank's regions.
@@ -335,7 +362,9 @@ def load_sharded(model: Any, source: str | Sequence[str] | Any | None = None,
     ``Spec`` (any of the spec's model sources: ``layers``, ``huggingface``...); without
     one, the spec is ``spec_from_model(model, seed, **spec_options)``. Tensors still on
     the meta device get storage on ``device`` first (buffers that already had values keep
-    them). Every rank calls this; no collective is used. Raises ``ValueError`` when a
+    them). Every rank calls this; no collective is used. Replicas answering "at
+    capacity" (503/429: every rank asks at once) are asked again until ``busy_wait_s``
+    has passed; ``timeout`` is per connect and socket read. Raises ``ValueError`` when a
     model tensor's global shape differs from the spec's.
     """
     if spec is None:
@@ -370,7 +399,8 @@ def load_sharded(model: Any, source: str | Sequence[str] | Any | None = None,
         wanted.append(region)
 
     fill_regions(wanted, transport, payload, rank=rank,
-                 requests_per_replica=requests_per_replica, result=result)
+                 requests_per_replica=requests_per_replica, result=result,
+                 busy_wait_s=busy_wait_s)
     return result
 
 
@@ -388,7 +418,8 @@ def plan_requests(regions: list[LocalRegion], replicas: int, requests_per_replic
 
 def fill_regions(regions: list[LocalRegion], transport: Any, payload: dict[str, Any], *,
                  rank: int = 0, requests_per_replica: int = DEFAULT_REQUESTS_PER_REPLICA,
-                 result: ShardedLoadResult | None = None) -> ShardedLoadResult:
+                 result: ShardedLoadResult | None = None,
+                 busy_wait_s: float = DEFAULT_BUSY_WAIT_S) -> ShardedLoadResult:
     """Fetch ``regions`` (each into its ``target``) with the spec ``payload``: over
     ``transport`` (a ``weightinit.service.client.http.Transport``), in parallel requests
     spread over its replicas, or generated in-process when ``transport`` is None.
@@ -405,7 +436,7 @@ def fill_regions(regions: list[LocalRegion], transport: Any, payload: dict[str, 
         if transport is None:
             _generate_local(body, receiver, result, lock)
         else:
-            _fetch_http(transport, body, replica, receiver, result, lock)
+            _fetch_http(transport, body, replica, receiver, result, lock, busy_wait_s)
 
     if len(requests) <= 1:
         for replica, group in requests:

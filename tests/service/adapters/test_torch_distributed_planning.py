@@ -260,3 +260,39 @@ def test_computed_buffers_left_on_meta_are_warned_about(one_rank_group):
     with pytest.warns(UserWarning, match=r"^inv_freq: non-persistent buffers on the meta"):
         result = load_sharded(model, None, spec_from_model(model, 7))
     assert result.tensors == 5
+
+
+# Each rank's part takes 16 MB: long enough a stream that four asking at once collide.
+BUSY_SPEC = {"seed": 5, "layers": [{"type": "tensor", "name": "w", "shape": [8000, 2048],
+                                    "init": NORMAL}]}
+
+
+def test_ranks_wait_their_turn_at_a_replica_at_capacity():
+    """A server taking one stream at a time, four ranks asking at once through a client
+    that does not retry by itself: the requests refused with 503 are asked again until
+    served (the server counts the refusals), and every rank's region arrives intact."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from live_server import start_server
+
+    from weightinit import Client
+
+    def rank_region(rank: int) -> LocalRegion:
+        return LocalRegion("w", (8000, 2048), (2000 * rank, 0), (2000, 2048),
+                           torch.empty(2000, 2048), True)
+
+    regions = [rank_region(rank) for rank in range(4)]
+    busy = start_server(max_concurrent_streams="1", retry_after_s="1")
+    try:
+        with Client(busy.url, retries=0) as client, ThreadPoolExecutor(4) as ranks:
+            results = list(ranks.map(
+                lambda rank: fill_regions([regions[rank]], client._transport, BUSY_SPEC,
+                                          rank=rank, busy_wait_s=120.0), range(4)))
+        assert busy.metric("weightinit_streams_rejected_total", reason="capacity") > 0
+    finally:
+        busy.stop()
+    assert [r.tensors for r in results] == [1, 1, 1, 1]
+    for rank, region in enumerate(regions):
+        expected = rank_region(rank)
+        fill_regions([expected], None, BUSY_SPEC)
+        assert torch.equal(region.target, expected.target)
