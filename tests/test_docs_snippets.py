@@ -103,8 +103,12 @@ EXCLUDED: dict[Marker, str] = {
         "needs a Docker engine (tests/deploy checks the compose file)",
     Marker("docs/distributed.md", "torchrun --nproc_per_node 8"):
         "a multi-process torchrun recipe with the reader's model and replica URLs; "
-        "tests/service/test_torch_distributed.py runs it under torchrun (gloo) on a "
-        "Llama-style model",
+        "tests/service/adapters/test_torch_distributed.py runs it under torchrun (gloo) "
+        "on a Llama-style model",
+    Marker("docs/distributed.md", "examples/fsdp_llama.py --server"):
+        "starts its own server on port 8000 and two torchrun ranks; "
+        "tests/examples/test_examples.py runs the example under torchrun (gloo) against "
+        "the live server, with --verify",
     Marker("docs/huggingface.md", "pip install 'weightinit[hf]'"):
         "installs from the package index",
     Marker("docs/huggingface.md", "gpt2_training.py --server"):
