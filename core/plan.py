@@ -33,6 +33,7 @@ class Limits:
     max_depth: int = 8
     max_name_bytes: int = 1024
     max_whole_tensor_elements: int = 1 << 25
+    hf_trace_seconds: float = 120.0  # building a huggingface config's model to trace it
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def _huggingface_plans(spec: Spec, source: HuggingFaceSource, limits: Limits
     _require(spec, TORCH, "a huggingface model comes out as save_pretrained writes it, "
              "with torch names and layouts: set convention to 'torch'")
     plans = huggingface_plans(source, spec.dtype, limits.max_tensors,
-                              limits.max_parameters)
+                              limits.max_parameters, limits.hf_trace_seconds)
     _check_totals(len(plans), sum(math.prod(p.shape) for p in plans), ("huggingface",), limits)
     return plans
 

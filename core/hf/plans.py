@@ -6,7 +6,8 @@ from weightinit.core.conventions import TORCH
 from weightinit.core.errors import SpecError
 from weightinit.core.hf.families import check_raw_config, check_size
 from weightinit.core.hf.source import HuggingFaceSource
-from weightinit.core.hf.tracing import TracedTensor, build_config, trace
+from weightinit.core.hf.trace_process import trace
+from weightinit.core.hf.traced import TracedTensor
 from weightinit.core.initializers import InitContext, ResolveError, resolve
 from weightinit.core.layers.base import TensorPlan
 from weightinit.core.layers.tensors import with_override_stats
@@ -15,15 +16,14 @@ SOURCE_LOC = ("huggingface",)
 
 
 def huggingface_plans(source: HuggingFaceSource, dtype: str, max_tensors: int,
-                      max_parameters: int) -> list[TensorPlan]:
+                      max_parameters: int, trace_seconds: float) -> list[TensorPlan]:
     """Every tensor ``save_pretrained`` would write for the source's model, in state-dict
     order, with the distribution its recipe gives it (raises ``SpecError``/``LimitError``,
-    ``ExtraMissing`` without transformers)."""
+    ``ExtraMissing`` without transformers). The config is checked here from its numbers
+    alone before the tracing worker builds anything (``core.hf.trace_process``)."""
     model_type = check_raw_config(source.config)
     check_size(model_type, source.config, max_tensors, max_parameters)
-    config = build_config(source.config)
-    check_size(model_type, config.to_dict(), max_tensors, max_parameters)
-    traced = trace(source, config, model_type)
+    traced = trace(source, max_tensors, max_parameters, trace_seconds)
     return [_plan(tensor, dtype) for tensor in traced.tensors]
 
 

@@ -12,27 +12,19 @@ and the op: weightinit never guesses a distribution.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from weightinit.core.errors import SpecError
 from weightinit.core.hf.recorder import Event
+from weightinit.core.hf.traced import TensorRule
 from weightinit.core.initializers import InitializerParams
 from weightinit.core.layers.base import Override
 from weightinit.core.rng.samplers import sinusoid_table
 
 SOURCE_LOC = ("huggingface",)
 _PARAMS: TypeAdapter[Any] = TypeAdapter(InitializerParams)
-
-
-@dataclass(frozen=True)
-class TensorRule:
-    """What a saved tensor gets: an initializer and constant overrides of flat ranges."""
-
-    init: BaseModel
-    overrides: tuple[Override, ...] = ()
 
 
 def _fail(name: str, msg: str) -> SpecError:

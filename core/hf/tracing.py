@@ -1,84 +1,37 @@
 """Trace a Hugging Face config into the tensors ``save_pretrained`` writes and their rules.
 
-The model class comes only from the installed transformers: the config's ``model_type``
-through ``AutoConfig.for_model`` and the architecture through transformers' own auto
-mappings for that model type (never a name imported from the request). It is built on
-the meta device, as ``from_config`` builds it but with no memory for weights, under
-``core.hf.recorder``; then, for the ``family`` recipe, the model's own
-``initialize_weights`` (its ``_init_weights`` for every module) runs with the init
-functions recording instead of drawing, and the weights are tied as ``from_config``
-ties them. The saved tensors are the state dict without the tied aliases, computed with
-transformers' own ``remove_tied_weights_from_state_dict``.
-
-Tracing patches process-wide state (transformers' init table, its tie switch), so one
-trace runs at a time (``_LOCK``); results are cached by the canonical hash of
-(config, architecture, recipe).
+Runs in the tracing worker (``core.hf.worker``), never in the process that plans and
+generates: it imports torch and transformers. The model class comes only from the
+installed transformers: the config's ``model_type`` through ``AutoConfig.for_model`` and
+the architecture through transformers' own auto mappings for that model type (never a
+name imported from the request). It is built on the meta device, as ``from_config``
+builds it but with no memory for weights, under ``core.hf.recorder``; then, for the
+``family`` recipe, the model's own ``initialize_weights`` (its ``_init_weights`` for every
+module) runs with the init functions recording instead of drawing, and the weights are
+tied as ``from_config`` ties them. The saved tensors are the state dict without the tied
+aliases, computed with transformers' own ``remove_tied_weights_from_state_dict``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 from weightinit.core.errors import SpecError
-from weightinit.core.hf.families import CONFIG_LOC, unsupported_family_message
-from weightinit.core.hf.rules import TensorRule, rule_for
-from weightinit.core.hf.source import HuggingFaceSource
-
-HF_EXTRA_MESSAGE = (
-    "the huggingface source needs transformers and torch, which this installation does not "
-    "have: install the extra, pip install 'weightinit[hf]'"
+from weightinit.core.hf.errors import HF_EXTRA_MESSAGE, ExtraMissing
+from weightinit.core.hf.families import (
+    CONFIG_LOC,
+    check_raw_config,
+    check_size,
+    unsupported_family_message,
 )
+from weightinit.core.hf.rules import rule_for
+from weightinit.core.hf.traced import TracedModel, TracedTensor
+
 # Config keys that only say how to run or store the model, not what it is: a request
 # cannot use them to pick attention kernels (which may be fetched) or a dtype to trace in.
 _RUNTIME_KEYS = ("attn_implementation", "_attn_implementation", "experts_implementation",
                  "_experts_implementation", "torch_dtype", "dtype", "_name_or_path",
                  "transformers_version", "use_kernels")
-CACHE_ENTRIES = 32
-
-
-class ExtraMissing(SpecError):
-    """transformers or torch is not installed: the request cannot be served here."""
-
-    status = 422
-    code = "extra_not_installed"
-
-
-@dataclass(frozen=True)
-class TracedTensor:
-    """A tensor as ``save_pretrained`` writes it, with the rule that initializes it."""
-
-    name: str
-    module: str
-    module_type: str
-    shape: tuple[int, ...]
-    integer: bool
-    rule: TensorRule
-
-
-@dataclass(frozen=True)
-class TracedModel:
-    """A traced config: its family, model class and saved tensors in state-dict order."""
-
-    model_type: str
-    architecture: str
-    tensors: tuple[TracedTensor, ...]
-
-
-_LOCK = threading.Lock()
-_CACHE: OrderedDict[str, TracedModel] = OrderedDict()
-
-
-def source_key(source: HuggingFaceSource) -> str:
-    """sha256 of the canonical JSON of what decides the trace."""
-    document = {"config": source.config, "architecture": source.architecture,
-                "init_recipe": source.init_recipe}
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def require_transformers() -> None:
@@ -143,20 +96,16 @@ def model_class(model_type: str, architecture: str) -> Any:
     return getattr(transformers, architecture)
 
 
-def trace(source: HuggingFaceSource, config: Any, model_type: str) -> TracedModel:
-    """The traced model of a source (cached), ``config`` being its built config."""
-    key = source_key(source)
-    with _LOCK:
-        cached = _CACHE.get(key)
-        if cached is not None:
-            _CACHE.move_to_end(key)
-            return cached
-        architecture = source.architecture or default_architecture(model_type, source.config)
-        traced = _trace(config, model_type, architecture, source.init_recipe)
-        _CACHE[key] = traced
-        while len(_CACHE) > CACHE_ENTRIES:
-            _CACHE.popitem(last=False)
-        return traced
+def trace_source(config: dict[str, Any], architecture: str | None, recipe: str,
+                 max_tensors: int, max_parameters: int) -> TracedModel:
+    """The traced model of a request's ``huggingface`` source: the config checked (raw,
+    then with transformers' defaults filled in) before any module is built."""
+    model_type = check_raw_config(config)
+    check_size(model_type, config, max_tensors, max_parameters)
+    built = build_config(config)
+    check_size(model_type, built.to_dict(), max_tensors, max_parameters)
+    architecture = architecture or default_architecture(model_type, config)
+    return _trace(built, model_type, architecture, recipe)
 
 
 def _trace(config: Any, model_type: str, architecture: str, recipe: str) -> TracedModel:

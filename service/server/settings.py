@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     allowed_hosts: str = Field(
         "", description="comma-separated Host names (a leading *. for subdomains); empty = any")
 
+    hf_trace_timeout_s: float = Field(
+        120.0, gt=0, description="a huggingface config's model traced in the tracing worker "
+        "(503 past it)")
+
     plan_cache_entries: int = Field(256, ge=0, description="validated requests kept, 0 = off")
 
     # The engine (also read by the CLI): same bytes either way, only the speed differs.
@@ -106,6 +110,7 @@ class Settings(BaseSettings):
             max_parameters=self.max_parameters,
             max_depth=self.max_depth,
             max_whole_tensor_elements=self.max_whole_tensor_elements,
+            hf_trace_seconds=self.hf_trace_timeout_s,
         )
 
     def configure_engine(self) -> None:

@@ -44,6 +44,9 @@ def test_init_plan_and_report_serve_a_config(server: RunningServer, tmp_path: Pa
     report = httpx.post(server.base_url + "/v1/report", json=SPEC, timeout=300)
     assert report.status_code == 200
     assert report.json()["file_sha256"] == hashlib.sha256(body.content).hexdigest()
+    # traced in the worker process: the server itself never loads torch
+    maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+    assert "libtorch" not in maps
 
 
 HOSTILE = {

@@ -12,7 +12,7 @@ from hf_variants import VARIANTS
 from pydantic import ValidationError
 from weightinit.core import LimitError, Spec, SpecError, build_plan
 from weightinit.core.hf import SUPPORTED_FAMILIES
-from weightinit.core.hf.tracing import ExtraMissing
+from weightinit.core.hf.errors import ExtraMissing
 
 
 def _spec(config: dict[str, Any], **source: Any) -> Spec:
