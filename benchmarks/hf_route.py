@@ -19,10 +19,17 @@ its imports (the import time is reported apart), in a shuffled order per round:
   then the model built in ``empty_weights()`` and ``load_weights(DIR/model.safetensors)``
   (only when the installed CLI has ``pretrained``).
 
-Reported per side: seconds (median, min-max), the child's peak RSS (``VmHWM``) and that
-peak above its RSS after imports, against the model's bytes; the server's peak RSS
-(reset before each weightinit side). Ratios are per round, then summarised. Figures go
-to benchmarks/README.md by hand.
+Before the rounds, one ``/v1/plan`` of the config: the first trace (the server starts its
+tracing worker, which imports torch and transformers and builds the model on the meta
+device), timed and reported apart with the server's and the worker's peak RSS; the
+rounds then measure the steady state (the trace cached by the server).
+
+Reported per side: seconds (median, min-max), CPU seconds (the child's own plus, for the
+weightinit sides, the server's during the side: on a shared machine, wall time follows
+the CPU share each side gets), the child's peak RSS (``VmHWM``) and that peak above its
+RSS after imports, against the model's bytes; the server's peak RSS (reset before each
+weightinit side). Ratios are per round, then summarised. Figures go to
+benchmarks/README.md by hand.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.sides import Server, reset_peak_rss, status_kib  # noqa: E402
+from benchmarks.sides import Server, cpu_seconds, reset_peak_rss, status_kib  # noqa: E402
 
 LLAMA_1B = {"model_type": "llama", "architectures": ["LlamaForCausalLM"],
             "hidden_size": 2048, "num_hidden_layers": 16, "intermediate_size": 5632,
@@ -123,6 +130,11 @@ def child(side: str, config_dict: dict[str, Any], url: str, parallel: int,
     else:
         raise SystemExit(f"unknown side {side}")
     seconds = time.perf_counter() - imported
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the cli side's command
+    phases["cpu_s"] = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
     model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     assert not any(p.is_meta for p in model.parameters())
     peak = _rss_mib("VmHWM")
@@ -142,6 +154,7 @@ def has_pretrained_cli() -> bool:
 def run_side(side: str, config: dict[str, Any], server: Server, parallel: int
              ) -> dict[str, Any]:
     resettable = side != "from_config" and reset_peak_rss(server.pid)
+    server_cpu = cpu_seconds(server.pid)
     with tempfile.TemporaryDirectory(dir="/dev/shm" if Path("/dev/shm").is_dir() else None
                                      ) as workdir:
         done = subprocess.run(
@@ -153,9 +166,39 @@ def run_side(side: str, config: dict[str, Any], server: Server, parallel: int
     if done.returncode != 0:
         raise SystemExit(f"{side} failed:\n{done.stderr[-3000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
+    if side != "from_config":
+        figures["server_cpu_s"] = cpu_seconds(server.pid) - server_cpu
+    figures["total_cpu_s"] = figures["cpu_s"] + figures.get("server_cpu_s", 0.0)
     if resettable:
         figures["server_peak_rss_mib"] = status_kib(server.pid, "VmHWM") / 1024
     return figures
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.extend(int(child) for child in text)
+    return found
+
+
+def first_trace(config: dict[str, Any], server: Server) -> str:
+    """The first ``/v1/plan`` of the config: the tracing worker started and the model
+    traced; the server's peak RSS through it and the worker's."""
+    from weightinit.service.client.client import Client
+
+    reset_peak_rss(server.pid)
+    spec = {"seed": SEED, "dtype": "bfloat16", "huggingface": {"config": config}}
+    begin = time.perf_counter()
+    with Client(f"http://127.0.0.1:{server.port}") as client:
+        tensors = len(client.plan(spec)["tensors"])
+    seconds = time.perf_counter() - begin
+    workers = _children(server.pid)
+    worker = (f"{status_kib(workers[0], 'VmHWM') / 1024:.0f} MiB" if workers
+              else "(exited)")
+    return (f"first trace ({tensors} tensors): {seconds:.2f} s; server peak RSS "
+            f"{status_kib(server.pid, 'VmHWM') / 1024:.0f} MiB, tracing worker peak RSS "
+            f"{worker}")
 
 
 def summary(values: list[float]) -> str:
@@ -185,6 +228,7 @@ def main() -> None:
     server = Server()
     results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     try:
+        print(first_trace(config, server), flush=True)
         for round_index in range(args.rounds):
             order = random.Random(round_index).sample(sides, len(sides))
             for side in order:
@@ -197,20 +241,26 @@ def main() -> None:
 
 
 def report(results: dict[str, list[dict[str, Any]]]) -> None:
-    print("\n| side | seconds | ratio from_config / side | import s | peak RSS MiB "
+    print("\n| side | seconds | ratio from_config / side | CPU s (with the server's) "
+          "| CPU ratio | import s | peak RSS MiB "
           "| above imports MiB | model MiB | server peak RSS MiB | phases (median s) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     anchor = [r["seconds"] for r in results.get("from_config", [])]
     for side, runs in results.items():
         seconds = [r["seconds"] for r in runs]
         ratio = (summary([a / s for a, s in zip(anchor, seconds, strict=True)])
                  if anchor else "-")
         server = [r["server_peak_rss_mib"] for r in runs if "server_peak_rss_mib" in r]
-        phase_names = [k for k in runs[0] if k.endswith("_s") and k != "import_s"]
+        cpu = [r["total_cpu_s"] for r in runs]
+        anchor_cpu = [r["total_cpu_s"] for r in results.get("from_config", [])]
+        cpu_ratio = (summary([a / c for a, c in zip(anchor_cpu, cpu, strict=True)])
+                     if anchor_cpu else "-")
+        phase_names = [k for k in runs[0] if k.endswith("_s")
+                       and k not in ("import_s", "total_cpu_s")]
         phases = ", ".join(f"{k[:-2]} {statistics.median(r[k] for r in runs):.2f}"
                            for k in phase_names)
         server_cell = f"{max(server):.0f}" if server else "-"
-        print(f"| {side} | {summary(seconds)} | {ratio} | "
+        print(f"| {side} | {summary(seconds)} | {ratio} | {summary(cpu)} | {cpu_ratio} | "
               f"{statistics.median(r['import_s'] for r in runs):.2f} | "
               f"{statistics.median(r['peak_rss_mib'] for r in runs):.0f} | "
               f"{statistics.median(r['peak_above_imports_mib'] for r in runs):.0f} | "
