@@ -209,14 +209,14 @@ def main() -> int:
                 target.unlink(missing_ok=True)
 
             def to_file(sha256: bool) -> int:
-                return client.init(spec, target, sha256=sha256)["bytes"]
+                return client.init(spec, target, sha256=sha256).bytes
 
             def to_arrays() -> int:
                 return sum(a.nbytes for a in client.init(spec).values())
 
             def with_report() -> int:
                 info, _ = client.init_with_report(spec, target)
-                return info["bytes"]
+                return info.bytes
 
             to_disk = measure("Client.init -> file", lambda: to_file(False), args.runs,
                               remove)

@@ -167,7 +167,7 @@ def _fetch_shard(client: Any, spec: dict[str, Any], shard: ShardFile, target: Pa
     path = target / shard.filename
     result = client.init(_shard_spec(spec, shard), path=path, progress=progress)
     return {"file": shard.filename, "bytes": path.stat().st_size,
-            "sha256": result["file_sha256"], "tensors": len(shard.names)}
+            "sha256": result.file_sha256, "tensors": len(shard.names)}
 
 
 def _remove_stale(target: Path, written: set[str]) -> None:

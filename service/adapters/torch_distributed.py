@@ -323,16 +323,19 @@ def _payload(spec: Any) -> dict[str, Any]:
     raise TypeError("a spec is a dict, a pathlib.Path of a JSON file or a core.Spec")
 
 
-def _transport(source: Any, token: str | None, timeout: float) -> Any:
-    """The HTTP transport of a source: a URL, a list of replica URLs, or a ``Client``."""
+def _transport(source: Any, token: str | None, timeout: float, connections: int) -> Any:
+    """The HTTP transport of a source: a URL, a list of replica URLs (a transport of its
+    own, keeping ``connections`` per replica alive), or a ``Client`` (the client's)."""
+    from weightinit.service.client.client import Client
     from weightinit.service.client.http import Endpoint, Transport
 
-    if hasattr(source, "_transport"):  # a weightinit.Client
-        return source._transport
+    if isinstance(source, Client):
+        return source.transport
     urls = [source] if isinstance(source, str) else list(source)
     if not urls:
         raise ValueError("give at least one server URL")
-    return Transport([Endpoint.parse(u) for u in urls], token=token, timeout_s=timeout)
+    return Transport([Endpoint.parse(u) for u in urls], token=token, timeout_s=timeout,
+                     connections=connections)
 
 
 def _spec_tensors(payload: dict[str, Any], transport: Any) -> dict[str, dict[str, Any]]:
@@ -375,7 +378,17 @@ def load_sharded(model: Any, source: str | Sequence[str] | Any | None = None,
         spec = spec_from_model(model, seed, **spec_options)
     payload = _payload(spec)
     payload.pop("shard", None)
-    transport = None if source is None else _transport(source, token, timeout)
+    transport = None if source is None else _transport(source, token, timeout,
+                                                       max(1, requests_per_replica) + 1)
+    try:
+        return _load_sharded(model, payload, transport, rank, device, requests_per_replica)
+    finally:
+        if transport is not None and transport is not getattr(source, "transport", None):
+            transport.close()  # its own, not a client's
+
+
+def _load_sharded(model: Any, payload: dict[str, Any], transport: Any, rank: int | None,
+                  device: Any, requests_per_replica: int) -> ShardedLoadResult:
     if rank is None:
         import torch.distributed as dist
 

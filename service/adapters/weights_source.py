@@ -3,8 +3,8 @@ and the result it returns.
 
 A source is a safetensors file (a path), a mapping of name to array (numpy arrays,
 bfloat16 from ``ml_dtypes`` included, or torch tensors), or what ``Client.init``
-returned: its dict of arrays, or, when it wrote a file, its ``{"path", "bytes",
-"file_sha256"}`` record (the file it names is read).
+returned: its dict of arrays, or, when it wrote a file, its ``DownloadedFile`` (a
+path-like; the former ``{"path", "bytes", "file_sha256"}`` dict is still taken).
 """
 
 from __future__ import annotations

@@ -6,17 +6,18 @@
         client.plan(spec)                                    # tensors, fans, expectations
         arrays = client.init(spec)                           # {name: numpy array}
         client.init(spec, "model.safetensors", progress=True, verify_sha256=True)
-        (info, report) = client.init_with_report(spec, "model.safetensors")
+        info, report = client.init_with_report(spec, "model.safetensors")
 
     # several replicas (or parallel=N streams): disjoint tensor groups fetched at once,
     # assembled into the same bytes a single fetch gives
     with Client(["http://a:8000", "http://b:8000"]) as client:
         client.init(spec, "model.safetensors")
 
-Bodies are read with ``http.client``'s ``readinto`` straight into their final place (see
-``service/client/http.py`` for why), written atomically (a temporary file renamed at the end)
-and hashed on the way. Errors are ``WeightinitError`` with the server's ``status``,
-``code`` and ``details``. More in docs/client.md.
+Requests go through urllib3 (a pool of kept-alive connections per server, its ``Retry``
+for 503/429 and ``Retry-After``); bodies are read with ``readinto`` straight into their
+final place, written atomically (a temporary file renamed at the end) and hashed on the
+way. Errors are ``WeightinitError`` with the server's ``status``, ``code`` and
+``details``. More in docs/client.md.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from weightinit.service.client.receive import (
     read_layout,
 )
 
-__all__ = ["ChecksumError", "Client", "WeightinitError"]
+__all__ = ["ChecksumError", "Client", "DownloadedFile", "WeightinitError"]
 
 SpecLike = dict[str, Any] | os.PathLike[str] | Any  # a dict, a JSON file, or a core.Spec
 
@@ -96,14 +97,40 @@ class _Progress:
             self._bar.close()
 
 
+@dataclass(frozen=True)
+class DownloadedFile:
+    """A file ``init`` wrote: its ``path``, its size in ``bytes`` and its ``file_sha256``
+    (hex; None when ``sha256=False`` skipped the hash). It is the file's ``os.PathLike``."""
+
+    path: Path
+    bytes: int
+    file_sha256: str | None
+
+    def __fspath__(self) -> str:
+        """The file's path: a ``DownloadedFile`` is an ``os.PathLike``, so it can be
+        opened or handed to ``load_weights`` as it is."""
+        return os.fspath(self.path)
+
+    def __getitem__(self, key: str) -> Any:
+        """Deprecated: ``info["bytes"]`` as when ``init`` returned a dict (``"path"`` a
+        ``str``); use the attributes."""
+        warnings.warn("DownloadedFile is no longer a dict: use info.path, info.bytes and "
+                      "info.file_sha256", DeprecationWarning, stacklevel=2)
+        if key not in ("path", "bytes", "file_sha256"):
+            raise KeyError(key)
+        value = getattr(self, key)
+        return str(value) if key == "path" else value
+
+
 class Client:
     """A weightinit server (or several equivalent replicas) seen from Python.
 
     ``timeout`` is seconds per connect and per socket read; ``retries`` how often a
-    request refused with 503/429 (after ``Retry-After``) or unreachable before the body
-    started is tried again; ``parallel`` the number of concurrent streams for ``init``
-    (default: one per base URL); ``sleep`` waits between tries (``time.sleep``; a test
-    passes a recorder).
+    request refused with 503/429 (after ``Retry-After``) or unreachable before the answer
+    started is tried again; ``backoff`` the base of the exponential wait between tries
+    when the server names none; ``parallel`` the number of concurrent streams for
+    ``init`` (default: one per base URL); ``sleep`` waits between tries (``time.sleep``;
+    a test passes a recorder). Connections are kept alive for reuse until ``close``.
     """
 
     def __init__(self, base_url: str | Sequence[str], token: str | None = None, *,
@@ -114,10 +141,18 @@ class Client:
             raise ValueError("give at least one base URL")
         if parallel is not None and parallel < 1:
             raise ValueError("parallel must be at least 1")
+        self.parallel = parallel or len(urls)
+        # Per server: its share of the streams, plus the report asked for on the side.
+        per_server = -(-self.parallel // len(urls)) + 1
         self._transport = Transport([Endpoint.parse(u) for u in urls], token=token,
                                     timeout_s=timeout, retries=retries, backoff_s=backoff,
-                                    sleep=sleep)
-        self.parallel = parallel or len(urls)
+                                    sleep=sleep, connections=per_server)
+
+    @property
+    def transport(self) -> Transport:
+        """The HTTP transport (servers, token, retries, pool), for code that reads bodies
+        itself, such as ``weightinit.torch``'s sharded loading."""
+        return self._transport
 
     def __enter__(self) -> Client:
         return self
@@ -126,7 +161,8 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Nothing is pooled: each request has its own connection, closed when read."""
+        """Close the kept-alive connections (a later request opens new ones)."""
+        self._transport.close()
 
     def plan(self, spec: SpecLike) -> dict[str, Any]:
         """``POST /v1/plan``: every tensor resolved (fans, expected statistics), instantly."""
@@ -142,10 +178,11 @@ class Client:
 
     def init(self, spec: SpecLike, path: str | os.PathLike[str] | None = None, *,
              progress: bool = False, with_report: bool = False,
-             verify_sha256: bool = False, sha256: bool = True) -> dict[str, Any]:
+             verify_sha256: bool = False, sha256: bool = True,
+             ) -> DownloadedFile | dict[str, Any]:
         """Fetch the weights. With ``path``: write the file there atomically and return
-        the report (``with_report``) or ``{"path", "bytes", "file_sha256"}``. Without:
-        return ``{name: numpy array}`` (bfloat16 as ``ml_dtypes.bfloat16``).
+        the report (``with_report``) or a ``DownloadedFile``. Without: return
+        ``{name: numpy array}`` (bfloat16 as ``ml_dtypes.bfloat16``).
         ``verify_sha256`` checks the bytes against the server's report and raises
         ``ChecksumError`` (leaving no file) when they differ. ``sha256=False`` skips
         hashing a file (``file_sha256`` is then None): sha256 runs at about 2 GB/s per
@@ -159,16 +196,18 @@ class Client:
 
     def init_with_report(self, spec: SpecLike, path: str | os.PathLike[str] | None = None,
                          *, progress: bool = False, verify_sha256: bool = False,
-                         ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The weights and the report in one pass (``multipart/mixed``): ``(arrays or file
-        info, report)``. The file is streamed to ``path``, never held in memory."""
+                         ) -> tuple[DownloadedFile | dict[str, Any], dict[str, Any]]:
+        """The weights and the report in one pass (``multipart/mixed``): ``(arrays or
+        DownloadedFile, report)``. The file is streamed to ``path``, never held in
+        memory."""
         fetch = _Fetch(_payload(spec), path, progress, True, verify_sha256, path is not None)
         result, report = self._init(fetch)
         return result, report or {}
 
     # -- internals -------------------------------------------------------------------------
 
-    def _init(self, fetch: _Fetch) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def _init(self, fetch: _Fetch,
+              ) -> tuple[DownloadedFile | dict[str, Any], dict[str, Any] | None]:
         try:
             if self.parallel > 1:
                 plan_document = self.plan(fetch.payload)
@@ -195,7 +234,8 @@ class Client:
         pool.shutdown(wait=False)
         return future
 
-    def _init_single(self, fetch: _Fetch) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def _init_single(self, fetch: _Fetch,
+                     ) -> tuple[DownloadedFile | dict[str, Any], dict[str, Any] | None]:
         side_report = (self._side_report(fetch.payload)
                        if fetch.verify and not fetch.with_report else None)
         accept = "multipart/mixed" if fetch.with_report else "application/octet-stream"
@@ -216,8 +256,8 @@ class Client:
             raise
 
     def _init_parallel(self, fetch: _Fetch, plan_document: dict[str, Any],
-                       groups: list[list[str]], header: bytes, total: int,
-                       ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+                       groups: list[list[str | dict[str, Any]]], header: bytes, total: int,
+                       ) -> tuple[DownloadedFile | dict[str, Any], dict[str, Any] | None]:
         side_report = self._side_report(fetch.payload) if fetch.verify else None
         path = fetch.path
         sink = FileSink(path, total) if path is not None else MemorySink(total)
@@ -303,10 +343,10 @@ def _check_sha256(digest: str | None, report: dict[str, Any]) -> None:
         )
 
 
-def _finish(sink: Sink, layout: Layout, digest: str | None) -> dict[str, Any]:
+def _finish(sink: Sink, layout: Layout, digest: str | None,
+            ) -> DownloadedFile | dict[str, Any]:
     if isinstance(sink, FileSink):
-        written = sink.commit()
-        return {"path": str(written), "bytes": layout.file_bytes, "file_sha256": digest}
+        return DownloadedFile(sink.commit(), layout.file_bytes, digest)
     sink.close()
     return arrays_from_buffer(sink.buffer, layout)
 

@@ -1,43 +1,41 @@
-"""The client's HTTP layer: ``http.client`` connections, retries, and error decoding.
+"""The client's HTTP layer on urllib3: a pool of kept-alive connections per server,
+urllib3's ``Retry`` for what is safe to retry, and error bodies decoded into
+``WeightinitError``.
 
-Why ``http.client`` and not httpx or urllib3: reading a 1 GiB body from a local uvicorn
-into a reused buffer, ``HTTPResponse.readinto`` ran at 3.8-5.0 GB/s here, urllib3's
-``readinto`` (which allocates and copies each read) at 3.3-5.1 GB/s and httpx's streaming
-read at 0.6-0.9 GB/s (``benchmarks/client_throughput.py``). ``http.client`` reads straight
-into the caller's memory (the destination, not a temporary), needs no dependency, and a
-connection per request keeps threads from sharing anything.
+Every request of the API is idempotent (the same spec gives the same bytes), so a request
+is retried when the server answers 503 or 429 (after its ``Retry-After``, else urllib3's
+exponential backoff with jitter) or when no answer started (refused, reset, timed out);
+never once a body byte was handed to the caller, so nothing is written twice. With several
+base URLs each retry goes to the next replica, which is why the loop over tries is here
+and urllib3's ``Retry`` decides whether and how long to wait.
 
-Retries: a request is retried, with exponential backoff, when the server answers 503 or
-429 (waiting for ``Retry-After`` when it says so) or when the connection fails before the
-response starts; never once a body byte was handed to the caller, so nothing is written
-twice. With several base URLs each retry goes to the next replica.
+Bodies are read with ``http.client``'s ``readinto`` straight into the caller's memory (the
+destination, not a temporary): see ``KeptBodyConnection`` for how urllib3 gives it up.
 """
 
 from __future__ import annotations
 
-import email.utils
+import contextlib
 import http.client
 import json
-import random
-import socket
-import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import HTTPError, InvalidHeader, MaxRetryError
+from urllib3.util import Retry, Timeout
 
 RETRY_STATUSES = frozenset({429, 503})
 MAX_BACKOFF_S = 30.0
-MAX_RETRY_AFTER_S = 300.0
-
-_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    ConnectionError,  # refused, reset, aborted, http.client.RemoteDisconnected
-    http.client.BadStatusLine,
-    socket.timeout,
-    socket.gaierror,
-    TimeoutError,
-)
+MAX_RETRY_AFTER_S = 300
+# Every route answers the same bytes for the same request: POST is as safe to repeat as GET.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "POST"})
 
 
 class WeightinitError(Exception):
@@ -113,6 +111,48 @@ def error_from_response(status: int, reason: str, raw: bytes) -> WeightinitError
     return WeightinitError(str(message), status=status, code=code, details=details, body=body)
 
 
+class _KeepsBody:
+    """Mixin for urllib3's connections that keeps the ``http.client`` response it parsed.
+
+    urllib3's ``HTTPResponse.readinto`` reads into a new ``bytes`` and copies that into
+    the caller's buffer, and the ``http.client`` response it wraps, whose ``readinto``
+    fills the caller's buffer straight from the socket, is private to it (``_fp``).
+    ``http.client.HTTPConnection.getresponse`` builds that response by calling the
+    connection's ``response_class``; this one also records it as ``body``, so the client
+    reads large bodies with one copy, from the socket into their destination.
+    """
+
+    body: http.client.HTTPResponse | None = None
+
+    def response_class(self, sock: Any, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
+        self.body = http.client.HTTPResponse(sock, *args, **kwargs)
+        return self.body
+
+
+class KeptBodyConnection(_KeepsBody, HTTPConnection):
+    """urllib3's HTTP connection, keeping its ``http.client`` response as ``body``."""
+
+
+class KeptBodyHTTPSConnection(_KeepsBody, HTTPSConnection):
+    """urllib3's HTTPS connection, keeping its ``http.client`` response as ``body``."""
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = KeptBodyConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = KeptBodyHTTPSConnection
+
+
+class Pools(urllib3.PoolManager):
+    """urllib3's ``PoolManager`` whose connections keep their ``http.client`` response."""
+
+    def __init__(self, **pool_options: Any) -> None:
+        super().__init__(**pool_options)
+        self.pool_classes_by_scheme = {"http": _Pool, "https": _HTTPSPool}
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One server: scheme, host, port and path prefix of a base URL."""
@@ -130,43 +170,33 @@ class Endpoint:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
 
-    def connect(self, timeout_s: float) -> http.client.HTTPConnection:
-        if self.scheme == "https":
-            return http.client.HTTPSConnection(
-                self.host, self.port, timeout=timeout_s, context=ssl.create_default_context()
-            )
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout_s)
+    def url(self, path: str) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
+        return f"{self.scheme}://{host}:{self.port}{self.prefix}{path}"
 
     def __str__(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}{self.prefix}"
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        return self.url("")
 
 
 class Response:
-    """A started response: status, headers and ``readinto``; closes its connection."""
+    """A started 2xx response: status, headers and ``readinto`` straight from the socket.
 
-    def __init__(self, connection: http.client.HTTPConnection,
-                 response: http.client.HTTPResponse, endpoint: Endpoint) -> None:
-        self._connection = connection
+    ``close`` hands the connection back to the pool when the body was read to its end and
+    drops it otherwise; ``interrupt`` (from another thread) ends a blocked read at once.
+    """
+
+    def __init__(self, response: urllib3.BaseHTTPResponse, endpoint: Endpoint) -> None:
+        connection = response.connection
+        if not isinstance(connection, _KeepsBody) or connection.body is None:
+            raise TypeError("a response from a connection of Pools is needed")
         self._response = response
+        self._body = connection.body
+        self._lock = threading.Lock()
         self.endpoint = endpoint
         self.status = response.status
 
     def header(self, name: str) -> str | None:
-        return self._response.getheader(name)
+        return self._response.headers.get(name)
 
     @property
     def content_length(self) -> int | None:
@@ -176,14 +206,22 @@ class Response:
     def readinto(self, buffer: memoryview) -> int:
         """Fill ``buffer`` as far as the body allows; 0 at the end. A body cut short raises
         ``http.client.IncompleteRead``."""
-        return self._response.readinto(buffer)
+        return self._body.readinto(buffer)
 
     def read(self) -> bytes:
-        return self._response.read()
+        """The rest of the body (for small answers such as JSON documents)."""
+        return self._body.read()
+
+    def interrupt(self) -> None:
+        """End the reads of the thread that owns this response (safe from any thread)."""
+        with self._lock, contextlib.suppress(ValueError, RuntimeError, OSError):
+            self._response.shutdown()
 
     def close(self) -> None:
-        self._response.close()
-        self._connection.close()
+        with self._lock:
+            if not self._body.isclosed():  # unread bytes: the connection cannot be reused
+                self._response.close()
+            self._response.release_conn()
 
     def __enter__(self) -> Response:
         return self
@@ -194,7 +232,12 @@ class Response:
 
 @dataclass
 class Transport:
-    """Sends requests to one of several equivalent servers, retrying what is safe to."""
+    """Sends requests to one of several equivalent servers, retrying what is safe to.
+
+    ``connections`` is how many connections per server are kept alive for reuse (more
+    may be open at once; the extra ones are closed after use). ``sleep`` waits between
+    tries (a test passes a recorder).
+    """
 
     endpoints: list[Endpoint]
     token: str | None = None
@@ -202,23 +245,35 @@ class Transport:
     retries: int = 4
     backoff_s: float = 0.5
     sleep: Callable[[float], None] = time.sleep
+    connections: int = 4
+    _pools: Pools = field(init=False, repr=False)
 
-    def _headers(self, body: bytes, accept: str) -> dict[str, str]:
+    def __post_init__(self) -> None:
+        if not self.endpoints:
+            raise ValueError("give at least one base URL")
+        self._pools = Pools(num_pools=max(10, len(self.endpoints)), maxsize=self.connections,
+                            block=False, retries=False,
+                            timeout=Timeout(connect=self.timeout_s, read=self.timeout_s))
+
+    def retry_policy(self) -> Retry:
+        """urllib3's ``Retry`` for one request: ``retries`` extra tries on 503/429 (after
+        ``Retry-After``, at most 300 s) or on a failure before the answer started."""
+        return Retry(total=self.retries, redirect=0, status_forcelist=RETRY_STATUSES,
+                     allowed_methods=IDEMPOTENT_METHODS, backoff_factor=self.backoff_s,
+                     backoff_max=MAX_BACKOFF_S, backoff_jitter=self.backoff_s,
+                     respect_retry_after_header=True, retry_after_max=MAX_RETRY_AFTER_S,
+                     raise_on_status=False)
+
+    def _headers(self, accept: str) -> dict[str, str]:
         headers = {
             "Content-Type": "application/json",
-            "Content-Length": str(len(body)),
             "Accept": accept,
+            "Accept-Encoding": "identity",  # bodies are read raw, straight into place
             "User-Agent": "weightinit-client",
         }
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         return headers
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, MAX_RETRY_AFTER_S)
-        # Full jitter: replicas that all refused at once do not all come back at once.
-        return random.uniform(0, min(MAX_BACKOFF_S, self.backoff_s * 2**attempt))
 
     def open(self, method: str, path: str, payload: Any = None, *, accept: str = "*/*",
              start: int = 0) -> Response:
@@ -226,35 +281,53 @@ class Transport:
         closes it). Raises ``WeightinitError`` for an error answer or when every try
         failed; ``start`` picks the first replica to ask."""
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
-        headers = self._headers(body, accept)
-        last_error = WeightinitError("no attempt made", code="unreachable")
-        for attempt in range(self.retries + 1):
-            endpoint = self.endpoints[(start + attempt) % len(self.endpoints)]
-            connection = endpoint.connect(self.timeout_s)
+        headers = self._headers(accept)
+        retry = self.retry_policy()
+        attempt = start
+        while True:
+            endpoint = self.endpoints[attempt % len(self.endpoints)]
+            attempt += 1
+            url = endpoint.url(path)
+            answer: urllib3.BaseHTTPResponse | None = None
+            cause: HTTPError | None = None
             try:
-                connection.request(method, endpoint.prefix + path, body=body, headers=headers)
-                response = connection.getresponse()
-            except _CONNECTION_ERRORS as error:
-                connection.close()
-                last_error = WeightinitError(
-                    f"{method} {endpoint}{path} failed: {error!r}", code="unreachable"
-                )
-                last_error.__cause__ = error
-                retry_after = None
+                answer = self._pools.urlopen(method, url, body=body, headers=headers,
+                                             redirect=False, preload_content=False)
+            except HTTPError as error:  # nothing was received
+                cause = error
+                failure = WeightinitError(f"{method} {endpoint}{path} failed: {error!r}",
+                                          code="unreachable")
             else:
-                if 200 <= response.status < 300:
-                    return Response(connection, response, endpoint)
-                raw = response.read()
-                connection.close()
-                last_error = error_from_response(response.status, response.reason, raw)
-                if response.status not in RETRY_STATUSES:
-                    raise last_error
-                retry_after = retry_after_seconds(response.getheader("Retry-After"))
-            if attempt < self.retries:
-                self.sleep(self._delay(attempt, retry_after))
-        raise last_error
+                if 200 <= answer.status < 300:
+                    return Response(answer, endpoint)
+                failure = error_from_response(answer.status, answer.reason or "",
+                                              answer.data)
+                answer.release_conn()
+                if not retry.is_retry(method, answer.status):
+                    raise failure
+            try:
+                retry = retry.increment(method, url, response=answer, error=cause)
+            except (MaxRetryError, HTTPError):
+                raise failure from cause
+            self.sleep(self._delay(retry, answer))
+
+    @staticmethod
+    def _delay(retry: Retry, answer: urllib3.BaseHTTPResponse | None) -> float:
+        """Seconds to wait before the next try: the server's ``Retry-After``, else
+        urllib3's backoff for the tries so far."""
+        if answer is not None:
+            with contextlib.suppress(InvalidHeader):  # an unreadable one counts as none
+                seconds = retry.get_retry_after(answer)
+                if seconds is not None:
+                    return seconds
+        return retry.get_backoff_time()
 
     def json(self, method: str, path: str, payload: Any = None, *, start: int = 0) -> Any:
         """A request whose answer is JSON, read whole."""
         with self.open(method, path, payload, accept="application/json", start=start) as reply:
             return json.loads(reply.read())
+
+    def close(self) -> None:
+        """Close every kept-alive connection (a later request opens new ones)."""
+        self._pools.clear()
+

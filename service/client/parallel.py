@@ -158,13 +158,14 @@ class GroupFetch:
             response.close()
 
     def _abort(self, error: BaseException) -> None:
-        """Stop every other group at once: closing a socket ends its blocked read."""
+        """Stop every other group at once: shutting its socket down ends a blocked read
+        (each group's own thread then closes its response)."""
         with self._lock:
             if self._first_error is None:
                 self._first_error = error
             self._failed = True
             for response in self._open:
-                response.close()
+                response.interrupt()
 
     def _receive(self, response: Response, names: list[str], sink: Sink,
                  progress: Progress | None) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 from weightinit.core import Spec, build_plan, write_file  # noqa: E402
 from weightinit.service.adapters.keras_helpers import match_paths  # noqa: E402
+from weightinit.service.client.client import DownloadedFile  # noqa: E402
 
 from weightinit.keras import LoadResult, assign_into, load_weights, spec_from_model  # noqa: E402
 
@@ -137,6 +138,7 @@ def test_a_clients_file_record_loads(tmp_path: Path) -> None:
     model = build_cnn()
     record = {"path": str(path), "bytes": path.stat().st_size, "file_sha256": "ab"}
     assert load_weights(model, record) == ([], [])
+    assert load_weights(build_cnn(), DownloadedFile(path, path.stat().st_size, "ab")) == ([], [])
     np.testing.assert_array_equal(model.get_layer("dense").kernel.numpy(),
                                   arrays["dense/kernel"])
 

@@ -15,6 +15,7 @@ from torch import nn
 from weightinit.core import Spec, build_plan, write_file
 from weightinit.service.adapters.torch_helpers import UnsupportedModuleError, spec_from_model
 from weightinit.service.adapters.torch_loading import load_weights
+from weightinit.service.client.client import DownloadedFile
 
 
 class Everything(nn.Module):
@@ -202,6 +203,7 @@ def test_load_weights_takes_a_clients_file_record(tmp_path: Path) -> None:
     path = weights_for(spec_from_model(model, seed=7), tmp_path)
     record = {"path": str(path), "bytes": path.stat().st_size, "file_sha256": None}
     assert load_weights(model, record) == ([], [])
+    assert load_weights(model, DownloadedFile(path, path.stat().st_size, None)) == ([], [])
     with pytest.raises(TypeError, match="safetensors path"):
         load_weights(model, 42)
 

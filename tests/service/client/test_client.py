@@ -4,8 +4,10 @@ errors."""
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from live_server import RunningServer, free_port
 from safetensors.numpy import load_file
 from server_process import StubAnswer, StubServer
 from weightinit.service.cli import main as cli_main
-from weightinit.service.client.client import ChecksumError, Client, WeightinitError
+from weightinit.service.client.client import ChecksumError, Client, DownloadedFile, WeightinitError
 
 # Every stored dtype (float64, float32, float16, bfloat16, int64) and enough tensors for
 # groups of different make-up.
@@ -59,8 +61,7 @@ def test_init_to_file_equals_cli_bytes(server: RunningServer, reference: Path,
     with Client(server.url) as client:
         info = client.init(SPEC, target)
     assert target.read_bytes() == reference.read_bytes()
-    assert info == {"path": str(target), "bytes": reference.stat().st_size,
-                    "file_sha256": sha256_of(reference)}
+    assert info == DownloadedFile(target, reference.stat().st_size, sha256_of(reference))
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temporary left
 
 
@@ -69,7 +70,7 @@ def test_init_without_sha256_skips_only_the_hash(server: RunningServer, referenc
     target = tmp_path / "model.safetensors"
     with Client(server.url) as client:
         info = client.init(SPEC, target, sha256=False)
-    assert info["file_sha256"] is None
+    assert info.file_sha256 is None
     assert target.read_bytes() == reference.read_bytes()
 
 
@@ -79,7 +80,7 @@ def test_a_model_without_tensors_is_a_header_only_file(server: RunningServer,
     with Client(server.url) as client, Client(server.url, parallel=2) as parallel:
         info = client.init(empty, tmp_path / "empty.safetensors", verify_sha256=True)
         assert parallel.init(empty) == {}
-    assert info["file_sha256"] == sha256_of(tmp_path / "empty.safetensors")
+    assert info.file_sha256 == sha256_of(tmp_path / "empty.safetensors")
     assert load_file(str(tmp_path / "empty.safetensors")) == {}
 
 
@@ -118,7 +119,7 @@ def test_init_with_report_is_one_pass_with_the_servers_report(
         separate = client.report(SPEC)
     assert target.read_bytes() == reference.read_bytes()
     assert report == separate == report_again
-    assert report["file_sha256"] == info["file_sha256"] == sha256_of(reference)
+    assert report["file_sha256"] == info.file_sha256 == sha256_of(reference)
     assert set(arrays) == {t["name"] for t in report["tensors"]}
 
 
@@ -132,7 +133,7 @@ def test_verify_sha256_accepts_the_servers_bytes(server: RunningServer, tmp_path
     with Client(server.url) as client:
         info = client.init(SPEC, tmp_path / "m.safetensors", verify_sha256=True)
         arrays = client.init(SPEC, verify_sha256=True)
-    assert info["file_sha256"] == sha256_of(tmp_path / "m.safetensors")
+    assert info.file_sha256 == sha256_of(tmp_path / "m.safetensors")
     assert "fc1.weight" in arrays
 
 
@@ -143,7 +144,7 @@ def test_parallel_fetch_equals_single_fetch(server: RunningServer, reference: Pa
     with Client(server.url, parallel=groups) as client:
         info = client.init(SPEC, target, verify_sha256=True)
         arrays = client.init(SPEC)
-    assert sha256_of(target) == sha256_of(reference) == info["file_sha256"]
+    assert sha256_of(target) == sha256_of(reference) == info.file_sha256
     expected = load_file(str(reference))
     assert {n: a.tobytes() for n, a in arrays.items()} == {
         n: a.tobytes() for n, a in expected.items()}
@@ -162,7 +163,7 @@ def test_parallel_report_equals_the_servers_report(server: RunningServer, tmp_pa
         info, merged = client.init_with_report(SPEC, tmp_path / "m.safetensors")
         single = client.report(SPEC)
     assert merged == single
-    assert info["file_sha256"] == single["file_sha256"]
+    assert info.file_sha256 == single["file_sha256"]
 
 
 def test_parallel_fetch_keeps_select_and_shard(server: RunningServer, tmp_path: Path) -> None:
@@ -238,6 +239,53 @@ def test_retries_on_503_and_429_honouring_retry_after() -> None:
         assert client.plan({"seed": 0, "layers": []}) == {"tensors": []}
     assert waits == [3.0, 1.0]
     assert stub.requests == ["/v1/plan"] * 3
+
+
+def test_retry_after_as_an_http_date_is_waited_for_and_capped() -> None:
+    soon = email.utils.formatdate(time.time() + 100, usegmt=True)
+    late = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    answers = iter([_json(503, BUSY, {"Retry-After": soon}),
+                    _json(503, BUSY, {"Retry-After": late}),
+                    _json(429, BUSY, {"Retry-After": "soon, maybe"}),
+                    _json(200, {"tensors": []})])
+    waits: list[float] = []
+    with StubServer(lambda scope, body: next(answers)) as stub, Client(
+        stub.url, sleep=waits.append, backoff=0.5
+    ) as client:
+        assert client.plan({"seed": 0, "layers": []}) == {"tensors": []}
+    assert 90 < waits[0] <= 100  # the date, seen from now (a second's resolution)
+    assert waits[1] == 300  # at most five minutes, whatever the server says
+    # Unreadable: the backoff of a third try, 0.5 * 2**2 s plus up to 0.5 s of jitter.
+    assert 2.0 <= waits[2] <= 2.5
+    assert len(stub.requests) == 4
+
+
+def test_connections_are_kept_alive_and_closed_with_the_client() -> None:
+    seen: list[tuple[str, int]] = []
+
+    def handler(scope: dict[str, Any], body: bytes) -> StubAnswer:
+        seen.append(tuple(scope["client"]))
+        return _json(200, {"tensors": []})
+
+    with StubServer(handler) as stub:
+        client = Client(stub.url)
+        for _ in range(3):
+            client.plan({"seed": 0, "layers": []})
+        client.close()
+        client.plan({"seed": 0, "layers": []})  # a closed client opens a new connection
+        client.close()
+    assert seen[0] == seen[1] == seen[2] != seen[3]
+
+
+def test_a_file_result_is_typed_and_path_like(server: RunningServer, reference: Path,
+                                              tmp_path: Path) -> None:
+    target = tmp_path / "model.safetensors"
+    with Client(server.url) as client:
+        info = client.init(SPEC, target)
+    assert isinstance(info, DownloadedFile) and info.path == target
+    assert Path(info).read_bytes() == reference.read_bytes()  # os.PathLike
+    with pytest.warns(DeprecationWarning, match="no longer a dict"):
+        assert (info["path"], info["bytes"]) == (str(target), reference.stat().st_size)
 
 
 def test_gives_up_after_the_retries_with_the_servers_error() -> None:

@@ -1,14 +1,11 @@
 """The client's building blocks without a server: the multipart reader, the byte-balanced
-groups of a parallel fetch, error decoding and Retry-After."""
+groups of a parallel fetch and error decoding."""
 
 from __future__ import annotations
 
-import email.utils
-import time
-
 import pytest
 from weightinit.service.client.client import WeightinitError
-from weightinit.service.client.http import ProtocolError, error_from_response, retry_after_seconds
+from weightinit.service.client.http import ProtocolError, error_from_response
 from weightinit.service.client.multipart import MultipartReader
 from weightinit.service.client.parallel import balance, full_header, tensor_bytes
 from weightinit.service.client.prefault import MIN_BYTES, Prefaulter, address_of
@@ -123,13 +120,6 @@ def test_error_bodies_of_every_shape_are_decoded() -> None:
     assert fastapi.loc == ["body", "seed"] and fastapi.message == "bad"
     plain = error_from_response(502, "Bad Gateway", b"<html>proxy</html>")
     assert plain.status == 502 and "proxy" in plain.message
-
-
-def test_retry_after_in_seconds_or_as_a_date() -> None:
-    assert retry_after_seconds("7") == 7.0
-    assert retry_after_seconds(None) is None
-    later = email.utils.formatdate(time.time() + 3600, usegmt=True)
-    assert 3000 < retry_after_seconds(later) <= 3600
 
 
 def test_prefaulting_never_changes_the_contents() -> None:
