@@ -44,12 +44,14 @@ _EXPORTS: dict[str, str] = {
     "catalogue": "weightinit.core.initializers",
     "Client": "weightinit.service.client.client",
     "WeightinitError": "weightinit.service.client.client",
+    "DownloadedFile": "weightinit.service.client.client",
 }
 
 __all__ = [
     "REGISTRY",
     "ChunkStream",
     "Client",
+    "DownloadedFile",
     "LimitError",
     "Limits",
     "Plan",
@@ -75,7 +77,7 @@ if TYPE_CHECKING:
     from weightinit.core.report import generate_report, plan_document, report_document
     from weightinit.core.safetensors_io.files import Verification, verify_file, write_file
     from weightinit.core.spec import Spec
-    from weightinit.service.client.client import Client, WeightinitError
+    from weightinit.service.client.client import Client, DownloadedFile, WeightinitError
 
 
 def __getattr__(name: str) -> Any:
