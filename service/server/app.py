@@ -45,6 +45,7 @@ from weightinit.service.server.streaming import (
     multipart_etag,
     report_while_connected,
 )
+from weightinit.service.server.ui import install_ui
 
 JSON = "application/json"
 _ERRORS = {
@@ -256,6 +257,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1)
     app.include_router(ops)
     app.include_router(diagnose.router)
+    install_ui(app)
     install_openapi(app)
     origins = settings.cors_origin_list()
     if origins:

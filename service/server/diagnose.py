@@ -1,4 +1,4 @@
-"""``POST /v1/diagnose`` (signal propagation, variance table, histograms) and the ``/ui`` page.
+"""``POST /v1/diagnose``: signal propagation, variance table, histograms.
 
 The diagnostics materialise the whole model in memory (float64), unlike ``/v1/init``
 which streams in bounded chunks, and push a batch of probes through it, so a diagnose
@@ -7,21 +7,15 @@ parameters and tensors, the probe's activation memory (``batch`` times the wides
 layer's inputs plus every layer's outputs) and its work (``batch`` times the
 parameters). It takes a stream slot while it runs, and looks at the whole model: a
 spec's ``select`` and ``shard`` are ignored.
-
-``/ui`` is a static page (``service/server/static/``: HTML, JavaScript and hand-written SVG
-charts, nothing from a CDN, so it works air-gapped) that calls ``/v1/plan``,
-``/v1/report``, ``/v1/diagnose`` and ``/v1/init`` of the same server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 from weightinit.core import LimitError, Limits, Plan, Spec, SpecError, build_plan
@@ -29,27 +23,13 @@ from weightinit.core.diagnostics.network import NotSequential, links_from_plan
 from weightinit.core.diagnostics.signal import ACTIVATIONS, DEFAULT_BATCH, diagnose
 from weightinit.service.server import strict_json
 from weightinit.service.server.auth import Principal
-from weightinit.service.server.errors import ApiError, invalid_request
+from weightinit.service.server.errors import invalid_request
 from weightinit.service.server.media_type import require_json
 from weightinit.service.server.models import ErrorResponse
 from weightinit.service.server.representable import check_representable
 from weightinit.service.server.settings import Settings
 
 MAX_HISTOGRAMS = 64  # without ``tensor``: the first tensors in file order
-STATIC = Path(__file__).parent / "static"
-ASSETS = {
-    "app.js": "text/javascript",
-    "charts.js": "text/javascript",
-    "results.js": "text/javascript",
-    "sha256.js": "text/javascript",
-    "style.css": "text/css",
-    "examples.json": "application/json",
-}
-# The page loads only its own files and talks only to its own server.
-UI_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-)
 
 
 class DiagnoseRequest(BaseModel):
@@ -173,20 +153,3 @@ async def post_diagnose(request: Request, principal: Principal) -> Response:
     finally:
         slot.release()
     return Response(strict_json.dumps(document), media_type="application/json")
-
-
-def _static(name: str, media_type: str) -> Response:
-    return FileResponse(STATIC / name, media_type=media_type,
-                        headers={"content-security-policy": UI_CSP, "cache-control": "no-cache"})
-
-
-@router.get("/ui", include_in_schema=False)
-async def get_ui() -> Response:
-    return _static("index.html", "text/html; charset=utf-8")
-
-
-@router.get("/ui/{asset}", include_in_schema=False)
-async def get_ui_asset(asset: str) -> Response:
-    if asset not in ASSETS:
-        raise ApiError(404, "not_found", f"no asset {asset!r}")
-    return _static(asset, ASSETS[asset])

@@ -1,13 +1,11 @@
-"""``POST /v1/diagnose`` and the ``/ui`` page's files, in process."""
+"""``POST /v1/diagnose``, in process."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from http_helpers import client, error_of
-from weightinit.service.server.diagnose import ASSETS, STATIC, UI_CSP
 
 APP = client()
 SEED_EXAMPLE = {"seed": 1234, "convention": "torch", "layers": [
@@ -115,42 +113,6 @@ def test_diagnose_needs_the_token_when_auth_is_on_and_the_page_does_not() -> Non
                     headers={"authorization": "Bearer secret"})
     assert good.status_code == 200
     assert app.get("/ui").status_code == 200
-
-
-def test_ui_page_is_served_with_its_own_content_security_policy() -> None:
-    response = APP.get("/ui")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    assert response.headers.get_list("content-security-policy") == [UI_CSP]
-    assert 'src="ui/app.js"' in response.text
-
-
-@pytest.mark.parametrize("asset", sorted(ASSETS))
-def test_ui_assets_are_served_from_the_package(asset: str) -> None:
-    response = APP.get(f"/ui/{asset}")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith(ASSETS[asset])
-    assert response.content == (STATIC / asset).read_bytes()
-
-
-def test_unknown_ui_assets_are_404_and_nothing_outside_static_is_served() -> None:
-    assert APP.get("/ui/nope.js").status_code == 404
-    assert APP.get("/ui/..%2Fdiagnose.py").status_code == 404
-
-
-def test_page_loads_nothing_from_another_origin() -> None:
-    for name in ["index.html", *ASSETS]:
-        text = (STATIC / name).read_text()
-        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
-        assert "https://" not in text and "//cdn" not in text
-
-
-def test_examples_are_valid_specs_with_the_seed_example_first() -> None:
-    examples = json.loads(Path(STATIC / "examples.json").read_text())
-    assert examples[0]["spec"] == SEED_EXAMPLE | {"dtype": "float32"}
-    for example in examples:
-        response = APP.post("/v1/plan", json=example["spec"])
-        assert response.status_code == 200, example["id"]
 
 
 def test_openapi_documents_the_diagnose_body() -> None:
