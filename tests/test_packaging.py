@@ -83,6 +83,11 @@ spec = weightinit.Spec.model_validate({"seed": 1, "layers": []})
 plan = weightinit.build_plan(spec)
 result: weightinit.Verification = weightinit.verify_file(plan, "model.safetensors")
 weightinit.write_file(plan, 42)  # wrong: a path is str or os.PathLike
+client = weightinit.Client("http://127.0.0.1:8000")
+info: weightinit.DownloadedFile = client.init({}, "model.safetensors")  # typed by overload
+size: int = info.bytes
+report: dict = client.init({}, "model.safetensors", with_report=True)
+shape = client.init({})["x"].shape  # arrays
 '''
 
 

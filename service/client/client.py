@@ -32,8 +32,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
+import numpy as np
 from weightinit.service.client.http import ChecksumError, Endpoint, Transport, WeightinitError
 from weightinit.service.client.multipart import InitBody
 from weightinit.service.client.parallel import (
@@ -61,6 +62,7 @@ from weightinit.service.client.receive import (
 __all__ = ["ChecksumError", "Client", "DownloadedFile", "WeightinitError"]
 
 SpecLike = dict[str, Any] | os.PathLike[str] | Any  # a dict, a JSON file, or a core.Spec
+Arrays = dict[str, np.ndarray]  # name -> array, in file order
 
 
 def _payload(spec: SpecLike) -> dict[str, Any]:
@@ -176,10 +178,25 @@ class Client:
         """``GET /v1/initializers``: the catalogue with parameters and formulas."""
         return self._transport.json("GET", "/v1/initializers")
 
+    @overload
+    def init(self, spec: SpecLike, path: None = None, *, progress: bool = False,
+             with_report: Literal[False] = False, verify_sha256: bool = False,
+             sha256: bool = True) -> Arrays: ...
+
+    @overload
+    def init(self, spec: SpecLike, path: str | os.PathLike[str], *, progress: bool = False,
+             with_report: Literal[False] = False, verify_sha256: bool = False,
+             sha256: bool = True) -> DownloadedFile: ...
+
+    @overload
+    def init(self, spec: SpecLike, path: str | os.PathLike[str], *, progress: bool = False,
+             with_report: Literal[True], verify_sha256: bool = False,
+             sha256: bool = True) -> dict[str, Any]: ...
+
     def init(self, spec: SpecLike, path: str | os.PathLike[str] | None = None, *,
              progress: bool = False, with_report: bool = False,
              verify_sha256: bool = False, sha256: bool = True,
-             ) -> DownloadedFile | dict[str, Any]:
+             ) -> DownloadedFile | Arrays | dict[str, Any]:
         """Fetch the weights. With ``path``: write the file there atomically and return
         the report (``with_report``) or a ``DownloadedFile``. Without: return
         ``{name: numpy array}`` (bfloat16 as ``ml_dtypes.bfloat16``).
@@ -192,11 +209,20 @@ class Client:
         fetch = _Fetch(_payload(spec), path, progress, with_report, verify_sha256,
                        sha256 and path is not None)
         result, report = self._init(fetch)
-        return report if with_report else result
+        return (report or {}) if with_report else result
+
+    @overload
+    def init_with_report(self, spec: SpecLike, path: None = None, *, progress: bool = False,
+                         verify_sha256: bool = False) -> tuple[Arrays, dict[str, Any]]: ...
+
+    @overload
+    def init_with_report(self, spec: SpecLike, path: str | os.PathLike[str], *,
+                         progress: bool = False, verify_sha256: bool = False,
+                         ) -> tuple[DownloadedFile, dict[str, Any]]: ...
 
     def init_with_report(self, spec: SpecLike, path: str | os.PathLike[str] | None = None,
                          *, progress: bool = False, verify_sha256: bool = False,
-                         ) -> tuple[DownloadedFile | dict[str, Any], dict[str, Any]]:
+                         ) -> tuple[DownloadedFile | Arrays, dict[str, Any]]:
         """The weights and the report in one pass (``multipart/mixed``): ``(arrays or
         DownloadedFile, report)``. The file is streamed to ``path``, never held in
         memory."""
@@ -207,7 +233,7 @@ class Client:
     # -- internals -------------------------------------------------------------------------
 
     def _init(self, fetch: _Fetch,
-              ) -> tuple[DownloadedFile | dict[str, Any], dict[str, Any] | None]:
+              ) -> tuple[DownloadedFile | Arrays, dict[str, Any] | None]:
         try:
             if self.parallel > 1:
                 plan_document = self.plan(fetch.payload)
@@ -235,7 +261,7 @@ class Client:
         return future
 
     def _init_single(self, fetch: _Fetch,
-                     ) -> tuple[DownloadedFile | dict[str, Any], dict[str, Any] | None]:
+                     ) -> tuple[DownloadedFile | Arrays, dict[str, Any] | None]:
         side_report = (self._side_report(fetch.payload)
                        if fetch.verify and not fetch.with_report else None)
         accept = "multipart/mixed" if fetch.with_report else "application/octet-stream"
@@ -257,7 +283,7 @@ class Client:
 
     def _init_parallel(self, fetch: _Fetch, plan_document: dict[str, Any],
                        groups: list[list[str | dict[str, Any]]], header: bytes, total: int,
-                       ) -> tuple[DownloadedFile | dict[str, Any], dict[str, Any] | None]:
+                       ) -> tuple[DownloadedFile | Arrays, dict[str, Any] | None]:
         side_report = self._side_report(fetch.payload) if fetch.verify else None
         path = fetch.path
         sink = FileSink(path, total) if path is not None else MemorySink(total)
@@ -344,7 +370,7 @@ def _check_sha256(digest: str | None, report: dict[str, Any]) -> None:
 
 
 def _finish(sink: Sink, layout: Layout, digest: str | None,
-            ) -> DownloadedFile | dict[str, Any]:
+            ) -> DownloadedFile | Arrays:
     if isinstance(sink, FileSink):
         return DownloadedFile(sink.commit(), layout.file_bytes, digest)
     sink.close()

@@ -129,11 +129,12 @@ class _KeepsBody:
         return self.body
 
 
-class KeptBodyConnection(_KeepsBody, HTTPConnection):
+# http.client types ``response_class`` as a class; a method that builds one stands in.
+class KeptBodyConnection(_KeepsBody, HTTPConnection):  # type: ignore[misc]
     """urllib3's HTTP connection, keeping its ``http.client`` response as ``body``."""
 
 
-class KeptBodyHTTPSConnection(_KeepsBody, HTTPSConnection):
+class KeptBodyHTTPSConnection(_KeepsBody, HTTPSConnection):  # type: ignore[misc]
     """urllib3's HTTPS connection, keeping its ``http.client`` response as ``body``."""
 
 
@@ -189,9 +190,9 @@ class Response:
         connection = response.connection
         if not isinstance(connection, _KeepsBody) or connection.body is None:
             raise TypeError("a response from a connection of Pools is needed")
-        self._response = response
-        self._body = connection.body
-        self._lock = threading.Lock()
+        self._response: urllib3.BaseHTTPResponse = response
+        self._body: http.client.HTTPResponse = connection.body
+        self._lock: threading.Lock = threading.Lock()
         self.endpoint = endpoint
         self.status = response.status
 
