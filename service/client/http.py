@@ -193,6 +193,7 @@ class Response:
         self._response: urllib3.BaseHTTPResponse = response
         self._body: http.client.HTTPResponse = connection.body
         self._lock: threading.Lock = threading.Lock()
+        self._broken = False  # a read failed or was interrupted: never reuse the connection
         self.endpoint = endpoint
         self.status = response.status
 
@@ -207,20 +208,29 @@ class Response:
     def readinto(self, buffer: memoryview) -> int:
         """Fill ``buffer`` as far as the body allows; 0 at the end. A body cut short raises
         ``http.client.IncompleteRead``."""
-        return self._body.readinto(buffer)
+        try:
+            return self._body.readinto(buffer)
+        except BaseException:
+            self._broken = True
+            raise
 
     def read(self) -> bytes:
         """The rest of the body (for small answers such as JSON documents)."""
-        return self._body.read()
+        try:
+            return self._body.read()
+        except BaseException:
+            self._broken = True
+            raise
 
     def interrupt(self) -> None:
         """End the reads of the thread that owns this response (safe from any thread)."""
         with self._lock, contextlib.suppress(ValueError, RuntimeError, OSError):
+            self._broken = True
             self._response.shutdown()
 
     def close(self) -> None:
         with self._lock:
-            if not self._body.isclosed():  # unread bytes: the connection cannot be reused
+            if self._broken or not self._body.isclosed():  # not read to its end
                 self._response.close()
             self._response.release_conn()
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -406,3 +408,106 @@ def test_parallel_falls_back_to_one_stream_when_the_servers_plan_differs(
         client.init(SPEC, tmp_path / "m.safetensors")
     assert (tmp_path / "m.safetensors").read_bytes() == reference.read_bytes()
 
+
+
+class HangingServer:
+    """A bare HTTP/1.1 server on 127.0.0.1 for the parallel-abort test: ``/v1/plan`` answers
+    ``plan``; of the ``/v1/init`` requests, the first to arrive gets a 200 whose body never
+    comes and the others a 422. ``client_closed`` is set when the client closes the hung
+    connection (the server gives up waiting after ``patience_s`` and closes it itself)."""
+
+    def __init__(self, plan: dict[str, Any], patience_s: float = 30.0) -> None:
+        self.plan = json.dumps(plan).encode()
+        self.patience_s = patience_s
+        self.client_closed = threading.Event()
+        self._inits = 0
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> HangingServer:
+        accepting = threading.Thread(target=self._accept, daemon=True)
+        accepting.start()
+        self._threads.append(accepting)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.patience_s + 5)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            serving = threading.Thread(target=self._serve, args=(connection,), daemon=True)
+            serving.start()
+            self._threads.append(serving)
+
+    @staticmethod
+    def _request(reader: Any) -> tuple[str, bytes] | None:
+        try:
+            line = reader.readline()
+        except OSError:  # an idle kept-alive connection, out of patience
+            return None
+        if not line:
+            return None
+        path = line.split()[1].decode()
+        length = 0
+        while (header := reader.readline()) not in (b"\r\n", b""):
+            name, _, value = header.decode().partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        return path, reader.read(length)
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection, connection.makefile("rb") as reader:
+            connection.settimeout(self.patience_s)
+            while (request := self._request(reader)) is not None:
+                path, _ = request
+                if path == "/v1/plan":
+                    self._send(connection, 200, self.plan)
+                    continue
+                with self._lock:
+                    self._inits += 1
+                    first = self._inits == 1
+                if not first:
+                    self._send(connection, 422, json.dumps(
+                        {"error": {"code": "invalid_spec", "message": "no"}}).encode())
+                    continue
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/"
+                                   b"octet-stream\r\nContent-Length: 1000000\r\n\r\n")
+                try:
+                    closed = connection.recv(1) == b""
+                except TimeoutError:  # the client never closed it: out of patience
+                    closed = False
+                except OSError:  # reset: closed too
+                    closed = True
+                if closed:
+                    self.client_closed.set()
+                return
+
+    @staticmethod
+    def _send(connection: socket.socket, status: int, body: bytes) -> None:
+        connection.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+
+def test_a_failing_group_stops_the_others_at_once(server: RunningServer,
+                                                  tmp_path: Path) -> None:
+    with Client(server.url) as real:
+        plan = real.plan(SPEC)
+    with HangingServer(plan) as hanging, Client(hanging.url, parallel=2,
+                                                timeout=120) as client:
+        with pytest.raises(WeightinitError) as caught:
+            client.init(SPEC, tmp_path / "m.safetensors")
+        # The hung stream was ended by the client, not by a timeout on either side.
+        assert hanging.client_closed.wait(timeout=10)
+    assert caught.value.status == 422
+    assert list(tmp_path.iterdir()) == []
