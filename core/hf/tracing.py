@@ -50,10 +50,10 @@ def build_config(config: dict[str, Any]) -> Any:
 
     kwargs = {k: v for k, v in config.items() if k not in ("model_type", *_RUNTIME_KEYS)}
     try:
-        built = AutoConfig.for_model(config["model_type"], **kwargs)
+        built = AutoConfig.for_model(config["model_type"], **kwargs,
+                                     attn_implementation="eager")
     except Exception as error:  # any refusal of the config class is bad input
         raise SpecError(CONFIG_LOC, f"transformers refuses this config: {error}") from None
-    built._attn_implementation = "eager"
     return built
 
 

@@ -58,7 +58,9 @@ def _layer(module: Any, name: str) -> dict[str, Any] | None:
     if isinstance(module, nn.Linear) and not isinstance(module, nn.modules.lazy.LazyModuleMixin):
         return {"type": "linear", "name": name, "in_features": module.in_features,
                 "out_features": module.out_features, "bias": module.bias is not None}
-    if isinstance(module, nn.modules.conv._ConvNd) and not isinstance(
+    convolutions = (nn.Conv1d, nn.Conv2d, nn.Conv3d,
+                    nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+    if isinstance(module, convolutions) and not isinstance(
         module, nn.modules.lazy.LazyModuleMixin
     ):
         rank = len(module.kernel_size)
@@ -81,7 +83,9 @@ def _layer(module: Any, name: str) -> dict[str, Any] | None:
         return {"type": "rms_norm", "name": name,
                 "normalized_shape": list(module.normalized_shape),
                 "elementwise_affine": module.elementwise_affine}
-    if isinstance(module, nn.modules.batchnorm._NormBase):  # BatchNorm*, InstanceNorm*
+    norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
+             nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+    if isinstance(module, norms) and not isinstance(module, nn.modules.lazy.LazyModuleMixin):
         return {"type": "batch_norm", "name": name, "num_features": module.num_features,
                 "affine": module.affine, "track_running_stats": module.track_running_stats}
     if isinstance(module, nn.GroupNorm):
@@ -109,12 +113,21 @@ def _layer(module: Any, name: str) -> dict[str, Any] | None:
 def _own_tensors(module: Any, prefix: str) -> Iterator[tuple[str, Any, bool]]:
     """(full name, tensor, is_parameter) of what a module holds itself, as state_dict has
     it: parameters, then persistent buffers."""
-    for local, parameter in module._parameters.items():
-        if parameter is not None:
-            yield prefix + local, parameter, True
-    for local, buffer in module._buffers.items():
-        if buffer is not None and local not in module._non_persistent_buffers_set:
+    for local, parameter in module.named_parameters(recurse=False, remove_duplicate=False):
+        yield prefix + local, parameter, True
+    for local, buffer in module.named_buffers(recurse=False, remove_duplicate=False):
+        if _persistent(module, local):
             yield prefix + local, buffer, False
+
+
+def _persistent(module: Any, name: str) -> bool:
+    """Whether ``state_dict`` saves the module's own buffer ``name``.
+
+    torch has no public accessor for it: the names registered with ``persistent=False``
+    are in the private ``_non_persistent_buffers_set``. The public alternative, calling
+    ``state_dict``, runs the module's state-dict hooks (FSDP2's reshard its parameters),
+    so the set is read, and a torch without it is taken as saving every buffer."""
+    return name not in getattr(module, "_non_persistent_buffers_set", ())
 
 
 def state_tensors(module: Any, prefix: str) -> Iterator[tuple[str, Any, bool]]:
@@ -317,7 +330,9 @@ def _norm_layer(child: Any, name: str, own: list[tuple[str, Any, bool]],
     """An RMSNorm-like module (own parameters exactly a constant ``weight``) as
     ``rms_norm``, a LayerNorm-like one (plus a constant ``bias`` of the same shape) as
     ``layer_norm``, with the constants as initializers (Gemma's zeros: 1 + weight)."""
-    if child._modules or not all(is_parameter for _, _, is_parameter in own):
+    if next(child.children(), None) is not None or not all(
+        is_parameter for _, _, is_parameter in own
+    ):
         return None
     tensors = {full[len(prefix):]: tensor for full, tensor, _ in own}
     weight = tensors.get("weight")
@@ -346,7 +361,7 @@ def _norm_layer(child: Any, name: str, own: list[tuple[str, Any, bool]],
 def _transposed_linear_fans(child: Any) -> tuple[int, int] | None:
     """(fan_in, fan_out) of a linear stored transposed, weight (in, out): transformers'
     ``Conv1D`` (GPT-2's projections), which records ``nx`` (in) and ``nf`` (out)."""
-    weight = child._parameters.get("weight")
+    weight = dict(child.named_parameters(recurse=False)).get("weight")
     nx, nf = getattr(child, "nx", None), getattr(child, "nf", None)
     if weight is None or not isinstance(nx, int) or not isinstance(nf, int):
         return None

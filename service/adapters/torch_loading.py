@@ -53,14 +53,11 @@ def empty_weights() -> Iterator[None]:
         original = nn.Module.register_parameter
 
         def register_on_meta(module: Any, name: str, param: Any) -> None:
+            if param is not None and param.device.type != "meta":
+                extra = dict(param.__dict__)
+                extra["requires_grad"] = param.requires_grad
+                param = type(param)(param.to(torch.device("meta")), **extra)
             original(module, name, param)
-            if param is None or param.device.type == "meta":
-                return
-            registered = module._parameters[name]
-            extra = dict(registered.__dict__)
-            extra["requires_grad"] = registered.requires_grad
-            module._parameters[name] = type(registered)(registered.to(torch.device("meta")),
-                                                        **extra)
 
         nn.Module.register_parameter = register_on_meta  # type: ignore[method-assign]
         try:
@@ -90,9 +87,9 @@ def _meta_tensors(model: Any) -> list[str]:
     names = []
     for module_name, module in model.named_modules():
         prefix = f"{module_name}." if module_name else ""
-        for table in (module._parameters, module._buffers):
-            names.extend(prefix + local for local, tensor in table.items()
-                         if tensor is not None and tensor.is_meta)
+        own = [*module.named_parameters(recurse=False, remove_duplicate=False),
+               *module.named_buffers(recurse=False, remove_duplicate=False)]
+        names.extend(prefix + local for local, tensor in own if tensor.is_meta)
     return names
 
 
