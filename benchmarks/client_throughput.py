@@ -10,12 +10,7 @@ Generation costs nothing here, so what is measured is the transport and the clie
 the target is at least 2 GB/s through ``Client.init`` to a file on loopback. ``--check``
 exits 1 when the median is below it.
 
-Measured on the 2-core development VM (server and client sharing both cores, other
-work running; medians of 5 runs, 1 GiB): raw httpx 0.6-0.9 GB/s, raw urllib3 3.3-5.1,
-raw http.client 3.8-5.0 into a reused buffer and 1.0-1.3 into fresh memory (the kernel's
-page allocation, not the socket, is then the limit); ``Client.init`` to a file 2.0-2.1
-(runs up to 3.4), with its sha256 1.0-1.1 (sha256 itself runs at about 2 GB/s on one
-core), ``init_with_report`` 1.0-1.5, to numpy arrays 1.2-1.4.
+The figures are in benchmarks/README.md (the Python client's transport).
 """
 
 from __future__ import annotations

@@ -323,7 +323,8 @@ def _payload(spec: Any) -> dict[str, Any]:
     raise TypeError("a spec is a dict, a pathlib.Path of a JSON file or a core.Spec")
 
 
-def _transport(source: Any, token: str | None, timeout: float, connections: int) -> Any:
+def _transport(source: Any, token: str | None, timeout: float,
+               connections: int = DEFAULT_REQUESTS_PER_REPLICA + 1) -> Any:
     """The HTTP transport of a source: a URL, a list of replica URLs (a transport of its
     own, keeping ``connections`` per replica alive), or a ``Client`` (the client's)."""
     from weightinit.service.client.client import Client
@@ -381,14 +382,16 @@ def load_sharded(model: Any, source: str | Sequence[str] | Any | None = None,
     transport = None if source is None else _transport(source, token, timeout,
                                                        max(1, requests_per_replica) + 1)
     try:
-        return _load_sharded(model, payload, transport, rank, device, requests_per_replica)
+        return _load_sharded(model, payload, transport, rank, device, requests_per_replica,
+                             busy_wait_s)
     finally:
         if transport is not None and transport is not getattr(source, "transport", None):
             transport.close()  # its own, not a client's
 
 
 def _load_sharded(model: Any, payload: dict[str, Any], transport: Any, rank: int | None,
-                  device: Any, requests_per_replica: int) -> ShardedLoadResult:
+                  device: Any, requests_per_replica: int,
+                  busy_wait_s: float) -> ShardedLoadResult:
     if rank is None:
         import torch.distributed as dist
 
