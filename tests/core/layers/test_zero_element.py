@@ -121,3 +121,16 @@ def test_sizes_below_zero_and_recurrent_zero_sizes_stay_refused():
                    "num_heads": 1}):
         with pytest.raises(ValidationError):
             spec_of("torch", [layer])
+
+
+def test_a_padding_row_of_an_empty_embedding_plans_with_zero_statistics():
+    """``embedding_dim`` 0 with a ``padding_idx``: the row to zero has no element, so the
+    expectations stay the initializer's (the override statistics divided by zero)."""
+    from weightinit.core import Spec
+
+    spec = Spec.model_validate({"seed": 1, "layers": [
+        {"type": "embedding", "name": "e", "num_embeddings": 4, "embedding_dim": 0,
+         "padding_idx": 1}]})
+    (output,) = build_plan(spec).outputs
+    assert output.plan.shape == (4, 0)
+    assert math.isfinite(output.plan.init.expected_variance)
