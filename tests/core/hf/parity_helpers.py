@@ -58,3 +58,12 @@ def build_sides(variant: str, config: dict[str, Any], root: Path) -> Sides:
     (ours_dir / "config.json").write_text(json.dumps(config))
     ours = load_file(ours_dir / "model.safetensors")
     return Sides(variant, config, plan, ours, theirs, ours_dir)
+
+
+def random_part(output_plan: object, values: np.ndarray) -> np.ndarray:
+    """The elements the initializer draws (overridden ranges left out)."""
+    flat = values.reshape(-1).astype(np.float64)
+    keep = np.ones(flat.size, dtype=bool)
+    for override in output_plan.overrides:  # type: ignore[attr-defined]
+        keep[override.start : override.stop] = False
+    return flat[keep]

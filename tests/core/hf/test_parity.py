@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 import torch
 from hf_variants import VARIANTS
-from parity_helpers import Sides, build_sides, from_config_class
+from parity_helpers import Sides, build_sides, from_config_class, random_part
 from scipy import stats
 from weightinit.core.rng.samplers import ConstantSampler, SinusoidalSampler
 
@@ -132,22 +132,13 @@ def test_deterministic_tensors_equal_from_config_s(sides: Sides) -> None:
     assert checked  # every family here has norms
 
 
-def _random_part(output_plan: object, values: np.ndarray) -> np.ndarray:
-    """The elements the initializer draws (overridden ranges left out)."""
-    flat = values.reshape(-1).astype(np.float64)
-    keep = np.ones(flat.size, dtype=bool)
-    for override in output_plan.overrides:  # type: ignore[attr-defined]
-        keep[override.start : override.stop] = False
-    return flat[keep]
-
-
 def test_random_tensors_follow_from_config_s_law(sides: Sides) -> None:
     results = []
     for output in sides.plan.outputs:
         if isinstance(output.plan.init.sampler, (ConstantSampler, SinusoidalSampler)):
             continue
-        ours = _random_part(output.plan, sides.ours[output.name])
-        theirs = _random_part(output.plan, sides.theirs[output.name])
+        ours = random_part(output.plan, sides.ours[output.name])
+        theirs = random_part(output.plan, sides.theirs[output.name])
         p_value = stats.ks_2samp(ours, theirs).pvalue
         results.append((p_value, output.name, output.plan.init.config))
     KS_COUNT.append(len(results))
@@ -167,6 +158,6 @@ def test_the_ks_threshold_rejects_a_std_off_by_half(sides: Sides) -> None:
     randoms = [o for o in sides.plan.outputs
                if not isinstance(o.plan.init.sampler, (ConstantSampler, SinusoidalSampler))]
     largest = max(randoms, key=lambda o: o.numel)
-    ours = _random_part(largest.plan, sides.ours[largest.name])
-    theirs = _random_part(largest.plan, sides.theirs[largest.name])
+    ours = random_part(largest.plan, sides.ours[largest.name])
+    theirs = random_part(largest.plan, sides.theirs[largest.name])
     assert stats.ks_2samp(ours, 1.5 * theirs).pvalue < P_THRESHOLD

@@ -27,7 +27,7 @@ import pytest
 import torch
 import transformers
 from hf_variants import VARIANTS
-from parity_helpers import from_config_class, hf_config
+from parity_helpers import from_config_class, hf_config, random_part
 from scipy import stats
 from weightinit.core import Plan, Spec, build_plan, write_file
 from weightinit.core.rng.samplers import ConstantSampler
@@ -73,14 +73,6 @@ def sides(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     return TorchSides(plan, load_file(root / "ours.safetensors"), theirs)
 
 
-def _random_part(output_plan: object, values: np.ndarray) -> np.ndarray:
-    flat = values.reshape(-1).astype(np.float64)
-    keep = np.ones(flat.size, dtype=bool)
-    for override in output_plan.overrides:  # type: ignore[attr-defined]
-        keep[override.start : override.stop] = False
-    return flat[keep]
-
-
 def test_names_and_shapes_are_save_pretrained_s(sides: TorchSides) -> None:
     assert ({n: a.shape for n, a in sides.ours.items()}
             == {n: a.shape for n, a in sides.theirs.items()})
@@ -105,8 +97,8 @@ def test_random_tensors_follow_the_constructors_law(sides: TorchSides) -> None:
     for output in sides.plan.outputs:
         if isinstance(output.plan.init.sampler, ConstantSampler):
             continue
-        ours = _random_part(output.plan, sides.ours[output.name])
-        theirs = _random_part(output.plan, sides.theirs[output.name])
+        ours = random_part(output.plan, sides.ours[output.name])
+        theirs = random_part(output.plan, sides.theirs[output.name])
         results.append((stats.ks_2samp(ours, theirs).pvalue, output.name))
     KS_COUNT.append(len(results))
     assert sum(KS_COUNT) <= MAX_KS_TESTS
@@ -119,6 +111,6 @@ def test_the_threshold_rejects_a_std_off_by_half(sides: TorchSides) -> None:
     randoms = [o for o in sides.plan.outputs
                if not isinstance(o.plan.init.sampler, ConstantSampler)]
     largest = max(randoms, key=lambda o: o.numel)
-    ours = _random_part(largest.plan, sides.ours[largest.name])
-    theirs = _random_part(largest.plan, sides.theirs[largest.name])
+    ours = random_part(largest.plan, sides.ours[largest.name])
+    theirs = random_part(largest.plan, sides.theirs[largest.name])
     assert stats.ks_2samp(ours, 1.5 * theirs).pvalue < P_THRESHOLD
