@@ -93,14 +93,13 @@ class EmbeddingRules:
 class RecurrentRules:
     """LSTM/GRU tensors of one layer of a stack and one direction, and their names.
 
-    ``lstm_gates``/``gru_gates`` are the gate order along the gated axis (``f`` the forget
-    gate); ``projection`` the LSTM projection's name where the framework has one;
+    ``lstm_gates`` is the LSTM gate order along the gated axis (``f`` the forget gate);
+    ``projection`` the LSTM projection's name where the framework has one;
     ``unit_forget_bias`` whether the framework has that option (on by default);
     ``reset_before`` whether a GRU may apply the reset gate before the recurrent matmul.
     """
 
     lstm_gates: str
-    gru_gates: str
     projection: str | None
     unit_forget_bias: bool
     reset_before: bool

@@ -42,7 +42,6 @@ UNIFORM = RandomUniform()  # Keras' "uniform": U(-0.05, 0.05)
 
 class _KerasRecurrent(RecurrentRules):
     lstm_gates = "ifco"
-    gru_gates = "zrh"
     projection = None
     unit_forget_bias = True
     reset_before = True

@@ -53,7 +53,6 @@ def recurrent_default(hidden_size: int) -> Uniform:
 
 class _TorchRecurrent(RecurrentRules):
     lstm_gates = "ifgo"
-    gru_gates = "rzn"
     projection = "weight_hr"
     unit_forget_bias = False
     reset_before = False
