@@ -60,7 +60,7 @@ run() {
   echo "== numpy $name, $mode"
   WEIGHTINIT_DISABLE_NUMBA="$disable" "$venv/bin/python" - <<'PY'
 import sys
-from weightinit.core import kernels
+from weightinit.core.rng import kernels
 from weightinit.service.server.settings import Settings
 Settings().configure_engine()
 wanted = __import__("os").environ["WEIGHTINIT_DISABLE_NUMBA"] != "1"
