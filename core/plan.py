@@ -77,6 +77,8 @@ class Plan:
     outputs: list[OutputTensor]
     spec_sha256: str
     warnings: list[str] = field(default_factory=list)
+    # A huggingface source's family, model class and generation config (core.hf.plans).
+    huggingface: dict[str, Any] | None = None
 
     @property
     def total_parameters(self) -> int:
@@ -146,23 +148,27 @@ def _keras_model_plans(spec: Spec, limits: Limits, warnings: list[str]) -> list[
 
 
 def _huggingface_plans(spec: Spec, source: HuggingFaceSource, limits: Limits
-                       ) -> list[TensorPlan]:
-    """The tensors of a ``huggingface`` config (``core.hf``), checked against the limits."""
+                       ) -> tuple[list[TensorPlan], dict[str, Any]]:
+    """The tensors of a ``huggingface`` config (``core.hf``), checked against the limits,
+    and the model's description for the plan document."""
     from weightinit.core.hf.plans import huggingface_plans
 
     _require(spec, TORCH, "a huggingface model comes out as save_pretrained writes it, "
              "with torch names and layouts: set convention to 'torch'")
-    plans = huggingface_plans(source, spec.dtype, limits.max_tensors,
-                              limits.max_parameters, limits.hf_trace_seconds)
+    plans, description = huggingface_plans(source, spec.dtype, limits.max_tensors,
+                                           limits.max_parameters, limits.hf_trace_seconds)
     _check_totals(len(plans), sum(math.prod(p.shape) for p in plans), ("huggingface",), limits)
-    return plans
+    return plans, description
 
 
-def expand(spec: Spec, limits: Limits, warnings: list[str] | None = None) -> list[TensorPlan]:
+def expand(spec: Spec, limits: Limits, warnings: list[str] | None = None
+           ) -> tuple[list[TensorPlan], dict[str, Any] | None]:
     """All tensors of the spec's model, in spec order, checked against the limits
-    (warnings, such as ignored Keras initializer seeds, are appended to ``warnings``)."""
+    (warnings, such as ignored Keras initializer seeds, are appended to ``warnings``),
+    and for a ``huggingface`` source the model's description (else None)."""
+    description = None
     if spec.huggingface is not None:
-        plans = _huggingface_plans(spec, spec.huggingface, limits)
+        plans, description = _huggingface_plans(spec, spec.huggingface, limits)
     elif spec.keras_model is not None:
         plans = _keras_model_plans(spec, limits, [] if warnings is None else warnings)
     else:
@@ -180,7 +186,7 @@ def expand(spec: Spec, limits: Limits, warnings: list[str] | None = None) -> lis
             plans.extend(layer.expand(root.child("", ("layers", position))))
     _check_names(plans, limits)
     _check_whole_tensors(plans, limits)
-    return plans
+    return plans, description
 
 
 def initializer_warnings(plans: list[TensorPlan]) -> list[str]:
@@ -303,7 +309,8 @@ def build_plan(spec: Spec, limits: Limits | None = None) -> Plan:
             f"rank {spec.shard.rank} is out of range for world_size {spec.shard.world_size}",
         )
     warnings: list[str] = []
-    selected = _select(expand(spec, limits, warnings), spec.select, spec.shard)
+    plans, description = expand(spec, limits, warnings)
+    selected = _select(plans, spec.select, spec.shard)
     warnings.extend(initializer_warnings([plan for plan, _ in selected]))
     # Widest dtype first (stable, so spec order within a dtype): every tensor then starts
     # at a multiple of its element size, as the official safetensors writer arranges.
@@ -314,4 +321,4 @@ def build_plan(spec: Spec, limits: Limits | None = None) -> Plan:
         output = OutputTensor(plan, runs.shape, runs, offset)
         outputs.append(output)
         offset += output.nbytes
-    return Plan(spec, outputs, spec.spec_sha256(), warnings)
+    return Plan(spec, outputs, spec.spec_sha256(), warnings, description)

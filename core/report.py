@@ -81,7 +81,7 @@ def _tensor_entries(plan: Plan) -> list[dict[str, Any]]:
 def _document(plan: Plan, tensors: list[dict[str, Any]]) -> dict[str, Any]:
     """The plan document around these tensor entries (layers grouped from them)."""
     spec = plan.spec
-    return {
+    document = {
         "algorithm": spec.algorithm,
         "weightinit_version": package_version(),
         "seed": spec.seed,
@@ -96,6 +96,9 @@ def _document(plan: Plan, tensors: list[dict[str, Any]]) -> dict[str, Any]:
         "file_bytes": file_size(plan),
         "warnings": plan.warnings,
     }
+    if plan.huggingface is not None:
+        document["huggingface"] = plan.huggingface
+    return document
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 ``config.json`` plus the weights as ``save_pretrained`` lays them out (one
 ``model.safetensors``, or shards above ``max_shard_size`` with
 ``model.safetensors.index.json``), and ``generation_config.json`` for a model that can
-generate, as ``save_pretrained`` writes it (when transformers is installed here; with
-``server`` and no local transformers it is left out: ``from_pretrained`` then derives
-the same generation config from ``config.json``).
+generate, as ``save_pretrained`` writes it. The plan document carries that file's object
+(made by the tracing worker, local or the server's), so this process never imports
+transformers: with ``server`` nothing of the ``[hf]`` extra is needed here.
 
 Each shard is one spec with ``select`` = its tensors, generated here
 (``core.write_file``) or fetched from a server (``Client.init``): streamed to disk, so
@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +109,7 @@ def save_pretrained(
     config_path.write_text(json.dumps(directory_config(config, architecture or
                                                        _given_architecture(config), dtype),
                                       indent=2, sort_keys=True) + "\n")
-    generation_path = _write_generation_config(config, architecture, target)
+    generation_path = _write_generation_config(document["huggingface"], target)
     return {
         "directory": str(target),
         "config": str(config_path),
@@ -128,23 +127,14 @@ def _given_architecture(config: dict[str, Any]) -> str | None:
     return given[0] if isinstance(given, list) and given and isinstance(given[0], str) else None
 
 
-def _write_generation_config(config: dict[str, Any], architecture: str | None,
-                             target: Path) -> Path | None:
-    """``generation_config.json`` as ``save_pretrained`` writes it: for a model class that
-    can generate, ``GenerationConfig.from_model_config`` of its config; else none (and a
-    stale one from an earlier run removed). Needs transformers here."""
+def _write_generation_config(model: dict[str, Any], target: Path) -> Path | None:
+    """``generation_config.json`` as ``save_pretrained`` writes it (the same JSON text), or
+    none for a model class that cannot generate (a stale one from an earlier run removed)."""
     path = target / GENERATION_CONFIG_FILE
-    if find_spec("transformers") is None:
-        return None
-    from transformers import GenerationConfig
-    from weightinit.core.hf.tracing import build_config, default_architecture, model_class
-
-    built = build_config(config)
-    chosen = architecture or default_architecture(built.model_type, config)
-    if not model_class(built.model_type, chosen).can_generate():
+    if model["generation_config"] is None:
         path.unlink(missing_ok=True)
         return None
-    GenerationConfig.from_model_config(built).save_pretrained(target)
+    path.write_text(json.dumps(model["generation_config"], indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -39,11 +39,15 @@ class TracedTensor:
 
 @dataclass(frozen=True)
 class TracedModel:
-    """A traced config: its family, model class and saved tensors in state-dict order."""
+    """A traced config: its family, model class and saved tensors in state-dict order,
+    and the ``generation_config.json`` object ``save_pretrained`` writes beside them
+    (None for a class that cannot generate), so that writing a directory needs no
+    transformers where the weights are written."""
 
     model_type: str
     architecture: str
     tensors: tuple[TracedTensor, ...]
+    generation_config: dict[str, Any] | None = None
 
 
 def model_to_json(model: TracedModel) -> dict[str, Any]:
@@ -51,6 +55,7 @@ def model_to_json(model: TracedModel) -> dict[str, Any]:
     return {
         "model_type": model.model_type,
         "architecture": model.architecture,
+        "generation_config": model.generation_config,
         "tensors": [
             {"name": t.name, "module": t.module, "module_type": t.module_type,
              "shape": list(t.shape), "integer": t.integer,
@@ -73,4 +78,5 @@ def model_from_json(document: dict[str, Any]) -> TracedModel:
         )
         for entry in document["tensors"]
     )
-    return TracedModel(document["model_type"], document["architecture"], tensors)
+    return TracedModel(document["model_type"], document["architecture"], tensors,
+                       document.get("generation_config"))

@@ -14,6 +14,7 @@ aliases, computed with transformers' own ``remove_tied_weights_from_state_dict``
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from weightinit.core.errors import SpecError
@@ -150,7 +151,19 @@ def _trace(config: Any, model_type: str, architecture: str, recipe: str) -> Trac
         integer = not tensor.is_floating_point()
         tensors.append(TracedTensor(saved_name, module, type(owner).__name__, shape, integer,
                                     rule_for(saved_name, shape, events)))
-    return TracedModel(model_type, architecture, tuple(tensors))
+    return TracedModel(model_type, architecture, tuple(tensors), _generation_config(model))
+
+
+def _generation_config(model: Any) -> dict[str, Any] | None:
+    """What ``save_pretrained`` writes as ``generation_config.json`` for this model (the
+    file's JSON object, ``transformers_version`` included), or None when it writes none."""
+    if not model.can_generate():
+        return None
+    from transformers import GenerationConfig
+
+    text = GenerationConfig.from_model_config(model.config).to_json_string(use_diff=True)
+    document: dict[str, Any] = json.loads(text)
+    return document
 
 
 def _saved_names(model: Any, state: dict[str, Any]) -> dict[str, str]:

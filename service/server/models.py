@@ -65,6 +65,16 @@ class LayerGroup(BaseModel):
     parameters: int
 
 
+class HuggingFaceModel(BaseModel):
+    """What a ``huggingface`` spec builds, beside its tensors."""
+
+    model_type: str = Field(description="the family (the config's model_type)")
+    architecture: str = Field(description="the model class traced, e.g. LlamaForCausalLM")
+    generation_config: dict[str, Any] | None = Field(
+        description="the generation_config.json object save_pretrained writes with the "
+        "weights, from the server's transformers; null for a class that cannot generate")
+
+
 class PlanDocument(BaseModel):
     """``POST /v1/plan``: what ``/v1/init`` would produce, nothing generated."""
 
@@ -82,6 +92,8 @@ class PlanDocument(BaseModel):
     total_bytes: int = Field(description="bytes of tensor data")
     file_bytes: int = Field(description="size of the safetensors file (Content-Length)")
     warnings: list[str]
+    huggingface: HuggingFaceModel | None = Field(
+        None, description="only for a huggingface spec: the model it builds")
 
 
 class ReportTensor(PlanTensor):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,8 @@ def test_layout_equals_transformers_save_pretrained(tmp_path: Path, max_shard_si
     result = weightinit.hf.save_pretrained(LLAMA, ours, seed=5, max_shard_size=max_shard_size)
 
     assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in reference.iterdir())
-    assert (json.loads((ours / "generation_config.json").read_text())
-            == json.loads((reference / "generation_config.json").read_text()))
+    assert ((ours / "generation_config.json").read_bytes()
+            == (reference / "generation_config.json").read_bytes())
     assert result["generation_config"] == str(ours / "generation_config.json")
     if (reference / "model.safetensors.index.json").exists():
         assert len(result["files"]) > 1
@@ -123,7 +124,8 @@ def test_cli_writes_the_directory_and_prints_each_sha256(tmp_path: Path, server)
     assert fetched.returncode == 0, fetched.stderr
     result = json.loads(fetched.stdout)
     assert [f["sha256"] for f in result["files"]] == [line[0] for line in lines]
-    assert (remote / "config.json").read_text() == (local / "config.json").read_text()
+    for name in ("config.json", "generation_config.json"):
+        assert (remote / name).read_bytes() == (local / name).read_bytes()
 
 
 @pytest.mark.parametrize("remote", [False, True])
@@ -143,3 +145,27 @@ def test_cli_bad_shard_size_exits_2(tmp_path: Path) -> None:
     done = run("pretrained", str(config), "--seed", "1", "-o", str(tmp_path / "out"),
                "--max-shard-size", "lots")
     assert done.returncode == 2 and "lots" in done.stderr
+
+
+def test_from_a_server_this_process_needs_neither_torch_nor_transformers(
+        tmp_path: Path, server) -> None:
+    """The server's tracing worker sends the generation config with the plan: a machine
+    with only the base install writes the same directory (generation_config.json too)
+    without importing transformers (whose import alone took ~5 s of the CLI's time)."""
+    local = tmp_path / "local"
+    weightinit.hf.save_pretrained(LLAMA, local, seed=3)
+    remote = tmp_path / "remote"
+    script = (
+        "import json, sys\n"
+        "sys.modules['torch'] = sys.modules['transformers'] = None  # importing fails\n"
+        "import weightinit.hf\n"
+        f"weightinit.hf.save_pretrained(json.loads({json.dumps(json.dumps(LLAMA))}), "
+        f"{str(remote)!r}, seed=3, server={server.base_url!r})\n"
+        "assert 'transformers' not in {m for m, v in sys.modules.items() if v is not None}\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in remote.iterdir()) == sorted(p.name for p in local.iterdir())
+    for path in local.iterdir():
+        assert (remote / path.name).read_bytes() == path.read_bytes(), path.name
