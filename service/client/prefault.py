@@ -1,6 +1,6 @@
 """Faulting in a download's destination pages on a second thread, ahead of the reads.
 
-The first write to fresh memory (a new ``bytearray``, a new file's page cache) makes the
+The first write to fresh memory (a new anonymous mapping, a new file's page cache) makes the
 kernel allocate and zero each page; on a small VM that costs more than the copy from the
 socket itself. ``madvise(MADV_POPULATE_WRITE)`` (Linux 5.14+) does the allocation without
 touching the contents, so a helper thread can run it ahead of the reading thread, on

@@ -1,7 +1,7 @@
 """Receiving a safetensors body: into a file (atomically) or into memory, fast.
 
-A body is read with ``readinto`` straight into its final place: a ``bytearray`` for
-arrays, a memory mapping of the output file otherwise, so each byte is copied once, from
+A body is read with ``readinto`` straight into its final place: fresh anonymous memory
+for arrays, a memory mapping of the output file otherwise, so each byte is copied once, from
 the socket. sha256, when wanted, runs on a second thread behind the download. The
 safetensors header is read first, so the exact size is known (for the progress bar and
 to check the body is neither short nor long) whatever the transfer encoding.
@@ -87,11 +87,25 @@ class _RegionSink:
             self._prefaulter.stop()
 
 
+def fresh_buffer(nbytes: int) -> mmap.mmap | bytearray:
+    """``nbytes`` of zeroed, writable memory whose pages are not touched yet: a private
+    anonymous mapping (the kernel zeroes each page on its first write), where a
+    ``bytearray`` would first memset every byte on the calling thread (about 1 s per GB
+    on a small VM) before the first byte could be received. A ``bytearray`` where
+    anonymous mappings are not available."""
+    private = getattr(mmap, "MAP_PRIVATE", None)
+    anonymous = getattr(mmap, "MAP_ANONYMOUS", None)
+    if private is None or anonymous is None or nbytes == 0:
+        return bytearray(nbytes)
+    return mmap.mmap(-1, nbytes, flags=private | anonymous)
+
+
 class MemorySink(_RegionSink):
-    """The whole file in one ``bytearray``; bodies are read straight into place."""
+    """The whole file in one fresh buffer (``fresh_buffer``); bodies are read straight
+    into place while the prefaulter populates its pages ahead of them."""
 
     def __init__(self, nbytes: int) -> None:
-        self.buffer = bytearray(nbytes)
+        self.buffer = fresh_buffer(nbytes)
         self._view = memoryview(self.buffer)
         self._prefaulter = Prefaulter(address_of(self.buffer), nbytes)
 
@@ -232,7 +246,8 @@ def _numpy_dtype(code: str) -> np.dtype:
         raise ProtocolError(str(error)) from None
 
 
-def arrays_from_buffer(buffer: bytearray, layout: Layout) -> dict[str, np.ndarray]:
+def arrays_from_buffer(buffer: mmap.mmap | bytearray, layout: Layout
+                       ) -> dict[str, np.ndarray]:
     """Views (no copy) of each tensor of a whole file held in memory, in data order."""
     start = len(layout.header)
     arrays = {}

@@ -3,12 +3,22 @@ groups of a parallel fetch and error decoding."""
 
 from __future__ import annotations
 
+import json
+import struct
+import sys
+
 import pytest
 from weightinit.service.client.client import WeightinitError
 from weightinit.service.client.http import ProtocolError, error_from_response
 from weightinit.service.client.multipart import MultipartReader
 from weightinit.service.client.parallel import balance, full_header, tensor_bytes
 from weightinit.service.client.prefault import MIN_BYTES, Prefaulter, address_of
+from weightinit.service.client.receive import (
+    MemorySink,
+    arrays_from_buffer,
+    fresh_buffer,
+    parse_header,
+)
 
 BOUNDARY = "b0undary-7f3a"
 
@@ -143,3 +153,43 @@ def test_a_spec_this_clients_engine_cannot_plan_falls_back_to_one_stream(layer: 
     engine's header, is unavailable, which is a ``ProtocolError``, not a crash."""
     with pytest.raises(ProtocolError, match="cannot plan"):
         full_header({"seed": 1, "layers": [layer]}, {"tensors": []})
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_arrays_over_a_memory_sink_are_zeroed_writable_and_keep_it_alive() -> None:
+    nbytes = 256 << 20
+    sink = MemorySink(nbytes)
+    sink.close()
+    layout = parse_header(_one_tensor_header(nbytes - 4096))
+    view = sink.region(0, len(layout.header))
+    view[:] = layout.header
+    arrays = arrays_from_buffer(sink.buffer, layout)
+    del sink, view
+    (array,) = arrays.values()
+    assert array.flags.writeable and not array.any()
+    array[-1] = 3.0
+    assert array[-1] == 3.0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_a_fresh_buffer_touches_no_page_until_written() -> None:
+    """The memory arrays are received into is not memset up front (a ``bytearray`` would
+    write every page on the receiving thread before the first byte could arrive)."""
+    before = _rss_bytes()
+    buffer = fresh_buffer(MIN_BYTES - 4096)  # a bytearray here: RSS + 64 MiB
+    assert _rss_bytes() - before < (MIN_BYTES // 4)
+    assert len(buffer) == MIN_BYTES - 4096 and buffer[len(buffer) // 2] == 0
+
+
+def _one_tensor_header(data_bytes: int) -> bytes:
+    document = json.dumps({"x": {"dtype": "F32", "shape": [data_bytes // 4],
+                                 "data_offsets": [0, data_bytes // 4 * 4]}}).encode()
+    document += b" " * (-len(document) % 8)
+    return struct.pack("<Q", len(document)) + document
