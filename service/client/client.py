@@ -235,7 +235,9 @@ class Client:
     def _init(self, fetch: _Fetch,
               ) -> tuple[DownloadedFile | Arrays, dict[str, Any] | None]:
         try:
-            if self.parallel > 1:
+            # A huggingface spec's local plan would start a tracing worker here (torch
+            # and transformers, seconds and 400 MB): it is fetched in one stream.
+            if self.parallel > 1 and "huggingface" not in fetch.payload:
                 plan_document = self.plan(fetch.payload)
                 groups = balance(plan_document["tensors"], self.parallel, fetch.payload)
                 if len(groups) > 1:

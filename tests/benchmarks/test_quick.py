@@ -27,3 +27,19 @@ def test_quick_benchmark_runs_every_side_and_prints_the_table() -> None:
         assert heading in result.stdout
     assert "| HTTP end to end vs torch, Llama 1B bf16 |" in result.stdout
     assert "n/a" not in result.stdout.split("### Targets")[1]  # every target was measured
+
+
+@pytest.mark.timeout(600)
+def test_quick_hf_route_runs_every_side_and_prints_the_table() -> None:
+    """``benchmarks/hf_route.py --quick``: the small Llama through from_config, the HTTP
+    route (overlapped and serial) and the ``pretrained`` CLI, each loaded into a model."""
+    pytest.importorskip("transformers")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "hf_route.py"), "--quick", "--rounds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=580,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "first trace" in result.stdout
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert {row.split("|")[1].strip() for row in rows[1:]} == {
+        "from_config", "http", "http_serial", "cli"}

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +32,9 @@ def test_init_plan_and_report_serve_a_config(server: RunningServer, tmp_path: Pa
     assert "transformer.wte.weight" in names and "lm_head.weight" not in names
     proj = next(t for t in plan.json()["tensors"] if t["name"].endswith("attn.c_proj.weight"))
     assert proj["initializer"] == {"name": "normal", "mean": 0.0, "std": 0.01}
+    model = plan.json()["huggingface"]
+    assert model["model_type"] == "gpt2" and model["architecture"] == "GPT2LMHeadModel"
+    assert model["generation_config"]["bos_token_id"] == 50256  # what save_pretrained writes
 
     body = httpx.post(server.base_url + "/v1/init", json=SPEC, timeout=300)
     assert body.status_code == 200
@@ -47,6 +52,29 @@ def test_init_plan_and_report_serve_a_config(server: RunningServer, tmp_path: Pa
     # traced in the worker process: the server itself never loads torch
     maps = Path(f"/proc/{server.process.pid}/maps").read_text()
     assert "libtorch" not in maps
+
+
+def test_a_parallel_client_fetches_a_config_in_one_stream_without_tracing_locally(
+        server: RunningServer) -> None:
+    """Planning a huggingface spec locally (to split it into groups) would start a tracing
+    worker in the client's process: the parallel client fetches it in one stream, with no
+    warning, the same bytes."""
+    script = f"""
+import json, sys, warnings
+warnings.simplefilter("error")
+from weightinit.service.client.client import Client
+from weightinit.core.hf import trace_process
+spec = json.loads({json.dumps(json.dumps(SPEC))})
+with Client({server.base_url!r}, parallel=2) as client:
+    arrays = client.init(spec, verify_sha256=True)
+assert trace_process.WORKER.pid is None, "a local tracing worker was started"
+print(json.dumps({{name: list(a.shape) for name, a in arrays.items()}}))
+"""  # verify_sha256: the bytes are checked against the server's report of the whole file
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    plan = httpx.post(server.base_url + "/v1/plan", json=SPEC, timeout=300).json()
+    assert json.loads(done.stdout) == {t["name"]: t["shape"] for t in plan["tensors"]}
 
 
 HOSTILE = {
