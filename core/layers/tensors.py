@@ -40,8 +40,10 @@ def with_override_stats(plan: TensorPlan) -> TensorPlan:
     and variance ``s^2``: mean = (1 - P) m + sum p_j v_j, E[x^2] = (1 - P)(s^2 + m^2) +
     sum p_j v_j^2, P = sum p_j.
     """
+    if not plan.overrides:
+        return plan
     numel = math.prod(plan.shape)
-    if not plan.overrides or numel == 0:  # a zero-element tensor has nothing to override
+    if numel == 0:  # a zero-element tensor has nothing to override
         return plan
     init = plan.init
     fractions = [(o.stop - o.start) / numel for o in plan.overrides]
