@@ -109,7 +109,7 @@ def save_pretrained(
     config_path.write_text(json.dumps(directory_config(config, architecture or
                                                        _given_architecture(config), dtype),
                                       indent=2, sort_keys=True) + "\n")
-    generation_path = _write_generation_config(document["huggingface"], target)
+    generation_path = _write_generation_config(document.get("huggingface"), target)
     return {
         "directory": str(target),
         "config": str(config_path),
@@ -127,10 +127,14 @@ def _given_architecture(config: dict[str, Any]) -> str | None:
     return given[0] if isinstance(given, list) and given and isinstance(given[0], str) else None
 
 
-def _write_generation_config(model: dict[str, Any], target: Path) -> Path | None:
+def _write_generation_config(model: dict[str, Any] | None, target: Path) -> Path | None:
     """``generation_config.json`` as ``save_pretrained`` writes it (the same JSON text), or
-    none for a model class that cannot generate (a stale one from an earlier run removed)."""
+    none for a model class that cannot generate (a stale one from an earlier run removed).
+    A server of an earlier release sends no model description: none is written then, and
+    ``from_pretrained`` derives the same generation config from ``config.json``."""
     path = target / GENERATION_CONFIG_FILE
+    if model is None:
+        return None
     if model["generation_config"] is None:
         path.unlink(missing_ok=True)
         return None
