@@ -169,3 +169,15 @@ def test_from_a_server_this_process_needs_neither_torch_nor_transformers(
     assert sorted(p.name for p in remote.iterdir()) == sorted(p.name for p in local.iterdir())
     for path in local.iterdir():
         assert (remote / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_a_plan_without_the_model_description_writes_no_generation_config(
+        tmp_path: Path) -> None:
+    """A server of an earlier release sends no ``huggingface`` entry in its plan document:
+    the directory is written without generation_config.json (from_pretrained derives it)."""
+    from weightinit.service.pretrained import _write_generation_config
+
+    assert _write_generation_config(None, tmp_path) is None
+    assert not (tmp_path / "generation_config.json").exists()
+    written = _write_generation_config({"generation_config": {"bos_token_id": 1}}, tmp_path)
+    assert written is not None and json.loads(written.read_text()) == {"bos_token_id": 1}
