@@ -113,6 +113,9 @@ def main() -> None:
         if verified is not None:
             line += f", all-gathered tensors equal the file: {verified}"
         print(line, flush=True)
+    # Every rank done with every collective before any tears down: a gloo rank that exits
+    # while its peer still talks to it can abort in gloo's threads.
+    dist.barrier()
     dist.destroy_process_group()
 
 
