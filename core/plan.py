@@ -19,9 +19,8 @@ from weightinit.core.layers import Expansion, TensorPlan
 from weightinit.core.layers.base import TensorBudget
 from weightinit.core.layers.generic import Repeat
 from weightinit.core.regions import Runs
+from weightinit.core.safetensors_io.header import MAX_HEADER_BYTES
 from weightinit.core.spec import Region, Shard, Spec
-
-MAX_HEADER_BYTES = 100_000_000  # the safetensors loaders' own limit
 
 
 @dataclass(frozen=True)

@@ -141,20 +141,28 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # The engine is imported only now: --help and --version need none of it.
     from pydantic import ValidationError
-    from weightinit.core import SpecError
-    from weightinit.service import cli_commands
-    from weightinit.service.cli_commands import _InvalidSpec, _Refusal
+    from weightinit.core.errors import SpecError
+    from weightinit.service.cli_refusals import InvalidSpec, Refusal
 
-    if args.run != "serve" and (problem := _configure_engine()):
+    # What runs no engine here (serve configures its own; pretrained --server fetches)
+    # neither configures nor imports it.
+    remote = args.run == "pretrained" and args.server
+    if args.run != "serve" and not remote and (problem := _configure_engine()):
         print(problem, file=sys.stderr)
         return EXIT_BAD_SPEC
     try:
+        if args.run == "pretrained":
+            from weightinit.service.cli_pretrained import run_pretrained
+
+            return run_pretrained(args)
+        from weightinit.service import cli_commands
+
         return getattr(cli_commands, f"_cmd_{args.run}")(args)
-    except _InvalidSpec as error:
+    except InvalidSpec as error:
         for line in error.lines():
             print(line, file=sys.stderr)
         return EXIT_BAD_SPEC
-    except _Refusal as error:
+    except Refusal as error:
         print(f"weightinit: {error}", file=sys.stderr)
         return EXIT_BAD_SPEC
     except ValidationError as error:

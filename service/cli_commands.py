@@ -25,37 +25,9 @@ from weightinit.core import (
 from weightinit.core.safetensors_io.files import carried_spec
 from weightinit.core.safetensors_io.header import HeaderError, read_header
 from weightinit.service.cli import EXIT_CANNOT_READ, EXIT_MISMATCH
+from weightinit.service.cli_refusals import InvalidSpec, Refusal
 from weightinit.service.extras import MissingExtra, require
-from weightinit.service.json_lines import line_of
 from weightinit.service.server.error_paths import validation_details
-
-
-class _InvalidSpec(Exception):
-    """A spec file that does not validate: ``details`` as the HTTP API gives them, and the
-    file (``source``: its name and text) so each can be shown as ``file:line``."""
-
-    def __init__(self, details: list[dict[str, Any]], source: tuple[str, str] | None = None
-                 ) -> None:
-        super().__init__(details)
-        self.details = details
-        self.source = source
-
-    def lines(self) -> list[str]:
-        """One ``spec.json:7: layers.0.weight_init: ...`` line per error."""
-        out = []
-        for item in self.details:
-            loc = ".".join(str(part) for part in item["loc"]) or "the spec"
-            where = "invalid spec"
-            if self.source is not None:
-                name, text = self.source
-                line = line_of(text, item["loc"])
-                where = f"{name}:{line}" if line is not None else name
-            out.append(f"{where}: {loc}: {item['msg']}")
-        return out
-
-
-class _Refusal(Exception):
-    """A command-line mistake that is not about the spec's content (exit 2, one line)."""
 
 
 def _planned(path: str, select: list[str | dict[str, Any]] | None = None) -> Plan:
@@ -64,7 +36,7 @@ def _planned(path: str, select: list[str | dict[str, Any]] | None = None) -> Pla
     try:
         return build_plan(spec)
     except SpecError as error:
-        raise _InvalidSpec(error.details(), source) from None
+        raise InvalidSpec(error.details(), source) from None
 
 
 def _read_spec(path: str, select: list[str | dict[str, Any]] | None
@@ -78,9 +50,9 @@ def _read_spec(path: str, select: list[str | dict[str, Any]] | None
                 text = json.dumps({**body, "select": select})
         return Spec.model_validate_json(text), source
     except ValidationError as error:  # locations as the API names them, tags dropped
-        raise _InvalidSpec(validation_details(error.errors(), text.encode()), source) from None
+        raise InvalidSpec(validation_details(error.errors(), text.encode()), source) from None
     except ValueError as error:  # not JSON at all
-        raise _InvalidSpec([{"loc": [], "msg": f"not JSON: {error}"}], source) from None
+        raise InvalidSpec([{"loc": [], "msg": f"not JSON: {error}"}], source) from None
 
 
 def _output_directory_exists(*paths: str | None) -> None:
@@ -89,7 +61,7 @@ def _output_directory_exists(*paths: str | None) -> None:
         if path and path != "-":
             directory = Path(path).parent
             if not directory.is_dir():
-                raise _Refusal(f"the output directory {str(directory)!r} does not exist "
+                raise Refusal(f"the output directory {str(directory)!r} does not exist "
                                f"(for {path}); create it first")
 
 
@@ -146,7 +118,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     try:
         plan = build_plan(spec)
     except SpecError as error:
-        raise _InvalidSpec(error.details(), source) from None
+        raise InvalidSpec(error.details(), source) from None
     _warn_if_large(file_size(plan), args.output)
     if args.server:
         from weightinit.service.client.client import Client
@@ -209,7 +181,7 @@ def _need_extra(module: str, extra: str, feature: str) -> None:
     try:
         require(module, extra, feature)
     except MissingExtra as error:
-        raise _Refusal(str(error)) from None
+        raise Refusal(str(error)) from None
 
 
 def _cmd_layers(args: argparse.Namespace) -> int:
@@ -242,7 +214,7 @@ def _cmd_initializers(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     if len(args.paths) > 2:
-        raise _Refusal("verify takes [SPEC] FILE")
+        raise Refusal("verify takes [SPEC] FILE")
     args.spec, args.file = args.paths if len(args.paths) == 2 else (None, args.paths[0])
     if args.spec is None:  # the spec the file carries
         if not readable_safetensors(args.file):
@@ -281,9 +253,9 @@ def _cmd_spec(args: argparse.Namespace) -> int:
     try:
         document = carried_spec(args.file)
     except OSError as error:
-        raise _Refusal(f"cannot read {args.file}: {error.strerror or error}") from None
+        raise Refusal(f"cannot read {args.file}: {error.strerror or error}") from None
     except HeaderError as error:
-        raise _Refusal(str(error)) from None
+        raise Refusal(str(error)) from None
     _print_json(document, args.output)
     return 0
 
@@ -302,40 +274,3 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from weightinit.service.server.run import serve
 
     return serve(host=args.host, port=args.port, workers=args.workers)
-
-
-
-
-def _cmd_pretrained(args: argparse.Namespace) -> int:
-    """``weightinit pretrained``: config.json in, a from_pretrained-ready directory out."""
-    from weightinit.service.client.http import WeightinitError
-    from weightinit.service.pretrained import save_pretrained
-
-    try:
-        config = json.loads(Path(args.config).read_text())
-    except json.JSONDecodeError as error:
-        raise _Refusal(f"invalid config: {args.config}: {error}") from None
-    if not isinstance(config, dict):
-        raise _Refusal(f"invalid config: {args.config}: expected a JSON object")
-    try:
-        result = save_pretrained(
-            config, args.output, seed=args.seed, dtype=args.dtype,
-            architecture=args.architecture, init_recipe=args.init_recipe,
-            max_shard_size=args.max_shard_size, server=args.server, token=args.token,
-            progress=not args.quiet and bool(args.server))
-    except WeightinitError as error:  # the server refused (its message names the field)
-        print(f"weightinit: {error.message}", file=sys.stderr)
-        return 2 if error.status and 400 <= error.status < 500 else 1
-    except ValueError as error:
-        if isinstance(error, (SpecError, ValidationError)):
-            raise
-        raise _Refusal(f"invalid argument: {error}") from None
-    if args.json:
-        _print_json(result)
-    elif not args.quiet:
-        for file in result["files"]:
-            print(f"{file['sha256']}  {file['file']}  ({file['bytes']} bytes, "
-                  f"{file['tensors']} tensors)")
-        print(f"wrote {result['directory']}: {result['total_parameters']} parameters in "
-              f"{len(result['files'])} file(s)", file=sys.stderr)
-    return 0

@@ -21,7 +21,8 @@ from typing import Any
 from weightinit.core.conventions import convention_of
 from weightinit.core.dtypes import SAFETENSORS_DTYPE
 from weightinit.core.generate import Chunk
-from weightinit.core.plan import MAX_HEADER_BYTES, Plan
+from weightinit.core.plan import Plan
+from weightinit.core.safetensors_io.header import MAX_HEADER_BYTES
 from weightinit.core.spec import canonical_json
 from weightinit.core.stats import Moments
 

@@ -19,15 +19,9 @@ import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-from weightinit.core import Limits, Spec, SpecError, build_plan, header_bytes
 from weightinit.core.dtypes import ITEMSIZE
-from weightinit.core.plan import Plan
-from weightinit.core.report import layer_groups
-from weightinit.core.report import plan_document as plan_document_of
-from weightinit.core.safetensors_io.writer import file_metadata
 from weightinit.service.client.http import Response, Transport
 from weightinit.service.client.multipart import InitBody
 from weightinit.service.client.receive import (
@@ -39,9 +33,11 @@ from weightinit.service.client.receive import (
     read_layout,
 )
 
-# The server already enforced its limits when it planned the request: none apply here.
-_NO_LIMITS = Limits(max_tensors=1 << 40, max_parameters=1 << 62, max_depth=1 << 10,
-                    max_name_bytes=1 << 30, max_whole_tensor_elements=1 << 62)
+if TYPE_CHECKING:
+    from weightinit.core.plan import Plan
+
+# The planning engine is imported by the functions that plan (a parallel fetch), not with
+# the client: a single stream needs none of it.
 
 
 def tensor_bytes(entry: dict[str, Any]) -> int:
@@ -83,8 +79,16 @@ def full_header(payload: dict[str, Any], plan_document: dict[str, Any]) -> tuple
     Raises ``ProtocolError`` if this client's engine cannot plan the spec or makes
     another plan document than the server's (a server of another release: its header
     could differ), so the caller can fall back to a single fetch."""
+    from pydantic import ValidationError
+    from weightinit.core import Limits, Spec, SpecError, build_plan, header_bytes
+    from weightinit.core.report import plan_document as plan_document_of
+    from weightinit.core.safetensors_io.writer import file_metadata
+
+    # The server already enforced its limits when it planned the request: none apply here.
+    no_limits = Limits(max_tensors=1 << 40, max_parameters=1 << 62, max_depth=1 << 10,
+                       max_name_bytes=1 << 30, max_whole_tensor_elements=1 << 62)
     try:
-        plan = build_plan(Spec.model_validate(payload), _NO_LIMITS)
+        plan = build_plan(Spec.model_validate(payload), no_limits)
     except (ValidationError, SpecError) as error:  # the server's is a newer release
         raise ProtocolError(f"this client's engine cannot plan the spec: {error}") from None
     local = json.loads(json.dumps(plan_document_of(plan)))
@@ -203,6 +207,8 @@ def merged_report(plan_document: dict[str, Any], reports: list[dict[str, Any] | 
     for entry in document["tensors"]:
         seen = observed.get(entry["name"], {})
         entry.update({key: value for key, value in seen.items() if key not in entry})
+    from weightinit.core.report import layer_groups
+
     # What the engine's report_document adds from the observed tensors, the same way.
     document["layers"] = layer_groups(document["tensors"])
     document["file_sha256"] = file_sha256

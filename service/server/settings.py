@@ -8,10 +8,13 @@ runs is what the deployment says).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from weightinit.core.plan import Limits
+
+if TYPE_CHECKING:
+    from weightinit.core.plan import Limits
 
 MIB = 1 << 20
 
@@ -105,6 +108,8 @@ class Settings(BaseSettings):
 
     def limits(self) -> Limits:
         """The engine's limits for ``weightinit.core.build_plan``."""
+        from weightinit.core.plan import Limits
+
         return Limits(
             max_tensors=self.max_tensors,
             max_parameters=self.max_parameters,

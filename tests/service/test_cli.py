@@ -238,9 +238,10 @@ def test_verify_cannot_read_exits_2_not_mismatch(tmp_path):
 
 
 def test_a_missing_extra_is_one_line_naming_it():
-    from weightinit.service.cli_commands import _need_extra, _Refusal
+    from weightinit.service.cli_commands import _need_extra
+    from weightinit.service.cli_refusals import Refusal
 
-    with pytest.raises(_Refusal) as caught:
+    with pytest.raises(Refusal) as caught:
         _need_extra("weightinit_no_such_module", "plots", "--plot")
     assert str(caught.value) == ("--plot needs weightinit_no_such_module: "
                                  "pip install 'weightinit[plots]'")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from engine_helpers import spec_of, tensor_layer
 from safetensors.numpy import save_file
-from weightinit.core.plan import MAX_HEADER_BYTES, build_plan
-from weightinit.core.safetensors_io.header import HeaderError, read_header
+from weightinit.core.plan import build_plan
+from weightinit.core.safetensors_io.header import MAX_HEADER_BYTES, HeaderError, read_header
 from weightinit.core.safetensors_io.writer import header_bytes
 
 
