@@ -9,13 +9,15 @@
 
 No web framework is imported here; ``service/`` is the HTTP layer on top. Names are
 imported on first use, so a process that needs one module of the engine (the client's
-reader, the dtype table) does not load the planner and generator with it.
+reader, the dtype table) does not load the planner and generator with it
+(``core.lazy``).
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from weightinit.core.lazy import lazy_getattr
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -78,12 +80,7 @@ if TYPE_CHECKING:
     from weightinit.core.spec import Spec
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -62,7 +62,7 @@ def _output_directory_exists(*paths: str | None) -> None:
             directory = Path(path).parent
             if not directory.is_dir():
                 raise Refusal(f"the output directory {str(directory)!r} does not exist "
-                               f"(for {path}); create it first")
+                              f"(for {path}); create it first")
 
 
 def _print_json(document: Any, out: str | None = None) -> None:

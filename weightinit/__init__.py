@@ -16,9 +16,10 @@ cheap (the CLI starts without loading the engine it does not need).
 
 from __future__ import annotations
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from weightinit.core.lazy import lazy_getattr
 
 try:
     __version__ = version("weightinit")
@@ -80,13 +81,7 @@ if TYPE_CHECKING:
     from weightinit.service.client.client import Client, DownloadedFile, WeightinitError
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'weightinit' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

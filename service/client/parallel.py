@@ -33,11 +33,10 @@ from weightinit.service.client.receive import (
     read_layout,
 )
 
-if TYPE_CHECKING:
-    from weightinit.core.plan import Plan
-
 # The planning engine is imported by the functions that plan (a parallel fetch), not with
 # the client: a single stream needs none of it.
+if TYPE_CHECKING:
+    from weightinit.core.plan import Plan
 
 
 def tensor_bytes(entry: dict[str, Any]) -> int:
@@ -199,6 +198,8 @@ def merged_report(plan_document: dict[str, Any], reports: list[dict[str, Any] | 
                   file_sha256: str) -> dict[str, Any]:
     """The full file's report from the groups' reports: the whole plan, each tensor with
     what its group observed, and the sha256 of the assembled file."""
+    from weightinit.core.report import layer_groups
+
     observed = {}
     for report in reports:
         for entry in (report or {}).get("tensors", []):
@@ -207,8 +208,6 @@ def merged_report(plan_document: dict[str, Any], reports: list[dict[str, Any] | 
     for entry in document["tensors"]:
         seen = observed.get(entry["name"], {})
         entry.update({key: value for key, value in seen.items() if key not in entry})
-    from weightinit.core.report import layer_groups
-
     # What the engine's report_document adds from the observed tensors, the same way.
     document["layers"] = layer_groups(document["tensors"])
     document["file_sha256"] = file_sha256
