@@ -57,6 +57,7 @@ from weightinit.service.client.receive import (
     expect_end,
     parse_header,
     read_layout,
+    tensors_from_buffer,
 )
 
 __all__ = ["ChecksumError", "Client", "DownloadedFile", "WeightinitError"]
@@ -211,6 +212,15 @@ class Client:
         result, report = self._init(fetch)
         return (report or {}) if with_report else result
 
+    def init_tensors(self, spec: SpecLike, *, progress: bool = False) -> dict[str, Any]:
+        """Fetch the weights as ``{name: torch tensor}`` over one buffer (no copy), for
+        ``weightinit.torch.load_weights``: what ``init`` returns as numpy arrays, without
+        importing ml_dtypes for bfloat16. Needs torch."""
+        fetch = _Fetch(_payload(spec), None, progress, False, False, False, tensors=True)
+        result, _ = self._init(fetch)
+        assert isinstance(result, dict)
+        return result
+
     @overload
     def init_with_report(self, spec: SpecLike, path: None = None, *, progress: bool = False,
                          verify_sha256: bool = False) -> tuple[Arrays, dict[str, Any]]: ...
@@ -278,7 +288,7 @@ class Client:
                 report = self.report(fetch.payload)
             if fetch.verify:
                 _check_sha256(digest, report if side_report is None else side_report.result())
-            return _finish(sink, layout, digest), report
+            return _finish(sink, layout, digest, fetch), report
         except BaseException:
             _discard(sink)
             raise
@@ -301,7 +311,7 @@ class Client:
                       if fetch.with_report else None)
             if side_report is not None:
                 _check_sha256(digest, side_report.result())
-            return _finish(sink, parse_header(header), digest), report
+            return _finish(sink, parse_header(header), digest, fetch), report
         except BaseException:
             _discard(sink)
             raise
@@ -319,6 +329,7 @@ class _Fetch:
     with_report: bool
     verify: bool
     sha256: bool
+    tensors: bool = False  # torch tensors instead of numpy arrays
 
     @property
     def hashed(self) -> bool:
@@ -371,11 +382,13 @@ def _check_sha256(digest: str | None, report: dict[str, Any]) -> None:
         )
 
 
-def _finish(sink: Sink, layout: Layout, digest: str | None,
+def _finish(sink: Sink, layout: Layout, digest: str | None, fetch: _Fetch,
             ) -> DownloadedFile | Arrays:
     if isinstance(sink, FileSink):
         return DownloadedFile(sink.commit(), layout.file_bytes, digest)
     sink.close()
+    if fetch.tensors:
+        return tensors_from_buffer(sink.buffer, layout)
     return arrays_from_buffer(sink.buffer, layout)
 
 

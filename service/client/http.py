@@ -11,6 +11,11 @@ and urllib3's ``Retry`` decides whether and how long to wait.
 
 Bodies are read with ``http.client``'s ``readinto`` straight into the caller's memory (the
 destination, not a temporary): see ``KeptBodyConnection`` for how urllib3 gives it up.
+Large reads of a plain (not TLS) socket on Linux go to the socket itself with
+``MSG_WAITALL``: one system call fills megabytes without the GIL, where a read per
+arriving segment would take the GIL back hundreds of times per megabyte and, in a
+process busy with other Python work (building the model being downloaded), wait for it
+each time (``Response.readinto``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import socket
+import struct
+import sys
 import threading
 import time
 import urllib.parse
@@ -31,6 +39,9 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError, InvalidHeader, MaxRetryError
 from urllib3.util import Retry, Timeout
 
+# Reads at least this large go to the socket with MSG_WAITALL (Linux, plain sockets).
+DIRECT_READ_BYTES = 1 << 20
+_DIRECT_READS = sys.platform.startswith("linux") and hasattr(socket, "MSG_WAITALL")
 RETRY_STATUSES = frozenset({429, 503})
 MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 300
@@ -206,13 +217,44 @@ class Response:
         return int(value) if value and value.isdigit() else None
 
     def readinto(self, buffer: memoryview) -> int:
-        """Fill ``buffer`` as far as the body allows; 0 at the end. A body cut short raises
-        ``http.client.IncompleteRead``."""
+        """Fill ``buffer`` as far as the body allows; 0 at the end. A body cut short ends
+        early (0 before its length, as ``http.client``'s reads do): the caller, who knows
+        the length, says so."""
         try:
-            return self._body.readinto(buffer)
+            sock = self._direct_socket() if len(buffer) >= DIRECT_READ_BYTES else None
+            if sock is None:
+                return self._body.readinto(buffer)
+            return self._read_direct(sock, buffer)
         except BaseException:
             self._broken = True
             raise
+
+    def _direct_socket(self) -> socket.socket | None:
+        """The connection's socket when a large read may bypass ``http.client``: a plain
+        socket on Linux, a body of known length still open."""
+        body = self._body
+        if not _DIRECT_READS or body.fp is None or body.chunked or not body.length:
+            return None
+        sock = getattr(self._response.connection, "sock", None)
+        return sock if type(sock) is socket.socket else None
+
+    def _read_direct(self, sock: socket.socket, buffer: memoryview) -> int:
+        """``readinto`` in one ``MSG_WAITALL`` system call after what ``http.client`` has
+        buffered, keeping its count of the body's remaining bytes (``length``) exact."""
+        body = self._body
+        assert body.fp is not None and body.length is not None
+        wanted = min(len(buffer), body.length)
+        buffered = min(len(body.fp.peek()), wanted)  # peek reads only if nothing is buffered
+        if buffered == 0:  # the peer closed early: http.client raises IncompleteRead
+            return body.readinto(buffer)
+        taken = body.readinto(buffer[:buffered])  # from http.client's buffer alone
+        if taken < buffered or taken == wanted:
+            return taken
+        count = recv_all(sock, buffer[taken:wanted])
+        body.length -= count
+        if body.length == 0:
+            body.read(0)  # the body is complete: http.client releases it as after a read
+        return taken + count
 
     def read(self) -> bytes:
         """The rest of the body (for small answers such as JSON documents)."""
@@ -239,6 +281,35 @@ class Response:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def recv_all(sock: socket.socket, view: memoryview) -> int:
+    """Receive until ``view`` is full or the peer closes (then fewer bytes); blocking in
+    the kernel with ``MSG_WAITALL`` and ``SO_RCVTIMEO`` set to the socket's timeout.
+    ``TimeoutError`` when no byte came for that long; another thread's ``shutdown`` of
+    the socket ends the wait."""
+    timeout = sock.gettimeout()
+    if timeout is not None:
+        seconds = int(timeout)
+        sock.settimeout(None)  # a blocking descriptor: MSG_WAITALL then waits in the kernel
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                        struct.pack("ll", seconds, int((timeout - seconds) * 1e6)))
+    done = 0
+    try:
+        while done < len(view):
+            try:
+                count = sock.recv_into(view[done:], 0, socket.MSG_WAITALL)
+            except BlockingIOError:  # SO_RCVTIMEO passed without a byte
+                raise TimeoutError(f"no body byte received for {timeout} s") from None
+            if count == 0:
+                break
+            done += count
+    finally:
+        if timeout is not None:
+            with contextlib.suppress(OSError):  # the socket may have been closed meanwhile
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+                sock.settimeout(timeout)
+    return done
 
 
 @dataclass

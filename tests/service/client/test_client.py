@@ -511,3 +511,22 @@ def test_a_failing_group_stops_the_others_at_once(server: RunningServer,
         assert hanging.client_closed.wait(timeout=10)
     assert caught.value.status == 422
     assert list(tmp_path.iterdir()) == []
+
+
+def test_init_tensors_are_the_arrays_of_init(server: RunningServer) -> None:
+    """Torch tensors over the received buffer: the same bytes, shapes and order as the
+    numpy arrays (bfloat16 without ml_dtypes; an empty tensor too)."""
+    import torch
+
+    spec = {"seed": 5, "dtype": "bfloat16", "layers": [
+        {"type": "linear", "name": "fc", "in_features": 24, "out_features": 16},
+        {"type": "tensor", "name": "scale", "shape": [16], "init": "ones"},
+        {"type": "tensor", "name": "empty", "shape": [0, 4], "init": "zeros"}]}
+    with Client(server.url) as client:
+        tensors = client.init_tensors(spec)
+        arrays = client.init(spec)
+    assert list(tensors) == list(arrays)
+    for name, array in arrays.items():
+        tensor = tensors[name]
+        assert tensor.dtype == torch.bfloat16 and tuple(tensor.shape) == array.shape
+        assert tensor.view(torch.int16).numpy().tobytes() == array.tobytes(), name
