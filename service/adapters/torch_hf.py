@@ -19,19 +19,19 @@ def huggingface_spec(model: Any, seed: int, *, dtype: str | None = None) -> dict
             f"init='huggingface' needs a transformers model (one with a .config), not "
             f"{type(model).__name__}; use init='module' for other modules"
         )
-    body: dict[str, Any] = {"config": _json_config(config.to_dict()),
+    body: dict[str, Any] = {"config": json_config(config.to_dict()),
                             "architecture": type(model).__name__}
     spec: dict[str, Any] = {"seed": seed, "huggingface": body}
     spec["dtype"] = dtype or _model_dtype(model)
     return spec
 
 
-def _json_config(config: dict[str, Any]) -> dict[str, Any]:
+def json_config(config: dict[str, Any]) -> dict[str, Any]:
     """The config as config.json holds it: torch dtypes as their names."""
     out: dict[str, Any] = {}
     for key, value in config.items():
         if isinstance(value, dict):
-            out[key] = _json_config(value)
+            out[key] = json_config(value)
         elif type(value).__module__ == "torch":  # a torch.dtype
             out[key] = str(value).removeprefix("torch.")
         else:
