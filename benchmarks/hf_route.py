@@ -10,6 +10,9 @@ its imports (the import time is reported apart), in a shuffled order per round:
 
 * ``from_config``: ``AutoModelForCausalLM.from_config(config, dtype=bfloat16)`` (the
   family's ``_init_weights`` on the CPU).
+* ``weightinit_from_config``: ``weightinit.hf.from_config(config, seed=1, server=URL)``,
+  the one call (the fetch starts first, on a second thread, while the model's code is
+  imported and the model built in ``empty_weights()``; tensors received as torch's).
 * ``http``: the ``huggingface`` spec sent with ``Client(url, parallel=P).init`` in a
   thread while the model is built in ``empty_weights()`` (parameters on meta), then
   ``load_weights`` (the arrays become the parameters: no copy).
@@ -76,11 +79,13 @@ def child(side: str, config_dict: dict[str, Any], url: str, parallel: int,
     import transformers
     from weightinit.service.client.client import Client
 
+    import weightinit.hf
     from weightinit.torch import empty_weights, load_weights
 
     imported = time.perf_counter()
     baseline = _rss_mib("VmRSS")
-    config = transformers.AutoConfig.for_model(**config_dict)
+    config = (transformers.AutoConfig.for_model(**config_dict)
+              if side != "weightinit_from_config" else None)
     spec = {"seed": SEED, "dtype": "bfloat16", "huggingface": {"config": config_dict}}
     phases: dict[str, float] = {}
 
@@ -93,6 +98,8 @@ def child(side: str, config_dict: dict[str, Any], url: str, parallel: int,
 
     if side == "from_config":
         model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    elif side == "weightinit_from_config":
+        model = weightinit.hf.from_config(config_dict, seed=SEED, server=url)
     elif side == "http":
         from concurrent.futures import ThreadPoolExecutor
 
@@ -214,7 +221,8 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a small Llama (CI)")
-    parser.add_argument("--sides", default="from_config,http,http_serial,cli")
+    parser.add_argument("--sides",
+                        default="from_config,weightinit_from_config,http,http_serial,cli")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, json.loads(args.config), args.url, args.parallel,

@@ -171,6 +171,11 @@ CHECKS: dict[Marker, str] = {
     Marker("docs/client.md", "weightinit.keras"): (
         "assert not result.missing_keys and not result.unexpected_keys, result\n"
     ),
+    Marker("docs/huggingface.md", "weightinit.hf.from_config"): (
+        "assert type(model).__name__ == 'LlamaForCausalLM'\n"
+        "assert not any(t.is_meta for t in [*model.parameters(), *model.buffers()])\n"
+        "assert str(next(model.parameters()).dtype) == 'torch.bfloat16'\n"
+    ),
     Marker("docs/huggingface.md", "weightinit.hf.save_pretrained"): (
         "import os\n"
         "assert result['files'] and all(os.path.exists(os.path.join('out', f['file']))"

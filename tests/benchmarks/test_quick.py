@@ -31,8 +31,9 @@ def test_quick_benchmark_runs_every_side_and_prints_the_table() -> None:
 
 @pytest.mark.timeout(600)
 def test_quick_hf_route_runs_every_side_and_prints_the_table() -> None:
-    """``benchmarks/hf_route.py --quick``: the small Llama through from_config, the HTTP
-    route (overlapped and serial) and the ``pretrained`` CLI, each loaded into a model."""
+    """``benchmarks/hf_route.py --quick``: the small Llama through from_config,
+    ``weightinit.hf.from_config``, the HTTP route (overlapped and serial) and the
+    ``pretrained`` CLI, each loaded into a model."""
     pytest.importorskip("transformers")
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "hf_route.py"), "--quick", "--rounds", "1"],
@@ -42,4 +43,4 @@ def test_quick_hf_route_runs_every_side_and_prints_the_table() -> None:
     assert "first trace" in result.stdout
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert {row.split("|")[1].strip() for row in rows[1:]} == {
-        "from_config", "http", "http_serial", "cli"}
+        "from_config", "weightinit_from_config", "http", "http_serial", "cli"}
