@@ -61,10 +61,15 @@ def from_config(
     document = config_dict(config)
     spec = pretrained_spec(document, seed=seed, dtype=dtype, architecture=architecture,
                            init_recipe=init_recipe)
-    with ThreadPoolExecutor(1, thread_name_prefix="weightinit-fetch") as pool:
+    pool = ThreadPoolExecutor(1, thread_name_prefix="weightinit-fetch")
+    try:
         tensors = pool.submit(_fetch, spec, server, token)
         model = _build(document, architecture, dtype)
         weights = tensors.result()
+    finally:
+        # After a failed build the error is raised at once; a fetch still running ends
+        # on its own and its memory goes with it.
+        pool.shutdown(wait=False)
     from weightinit.service.adapters.torch_loading import load_weights
 
     load_weights(model, weights)

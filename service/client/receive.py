@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from weightinit.core.dtypes import BY_SAFETENSORS, DTypeInfo, numpy_dtype_of_code
+from weightinit.core.dtypes import BY_SAFETENSORS, DTypeInfo
 from weightinit.core.safetensors_io import header
 from weightinit.core.safetensors_io.header import Layout
 from weightinit.service.client.http import ProtocolError
@@ -247,10 +247,7 @@ def _dtype_info(code: str) -> DTypeInfo:
 
 
 def _numpy_dtype(code: str) -> np.dtype:
-    try:
-        return numpy_dtype_of_code(code)
-    except ValueError as error:
-        raise ProtocolError(str(error)) from None
+    return _dtype_info(code).numpy
 
 
 def arrays_from_buffer(buffer: mmap.mmap | bytearray, layout: Layout
