@@ -105,3 +105,10 @@ def build(case: str) -> Any:
 
 def inputs(case: str) -> dict[str, Any]:
     return CASES[case][2]()
+
+
+def outputs(model: Any, case: str) -> list[torch.Tensor]:
+    """The tensors of the model's forward pass on the case's inputs (no grad)."""
+    with torch.no_grad():
+        result = model(**inputs(case))
+    return [value for value in result.values() if isinstance(value, torch.Tensor)]

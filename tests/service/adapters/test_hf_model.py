@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import torch
-from hf_tiny_models import CASES, build, inputs
+from hf_tiny_models import CASES, build, outputs
 from live_server import RunningServer
 from safetensors.torch import load_file
 from weightinit.core import Spec, build_plan, write_file
@@ -32,12 +32,6 @@ def spec_file(config: Any, architecture: str, dtype: str, tmp_path: Path) -> dic
     path = tmp_path / "weights.safetensors"
     write_file(build_plan(Spec.model_validate(spec)), path)
     return load_file(str(path))
-
-
-def outputs(model: Any, case: str) -> list[torch.Tensor]:
-    with torch.no_grad():
-        result = model(**inputs(case))
-    return [value for value in result.values() if isinstance(value, torch.Tensor)]
 
 
 def test_every_case_is_a_supported_family() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import ml_dtypes  # noqa: F401  (bfloat16 for safetensors.numpy)
 import pytest
 import torch
-from hf_tiny_models import CASES, build, inputs
+from hf_tiny_models import CASES, build, inputs, outputs
 from safetensors.numpy import load_file
 from weightinit.core import Spec, build_plan, write_file
 
@@ -23,12 +23,6 @@ def generated(spec: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     path = tmp_path / "weights.safetensors"
     write_file(build_plan(Spec.model_validate(spec)), path)
     return load_file(str(path))
-
-
-def outputs(model: Any, case: str) -> list[torch.Tensor]:
-    with torch.no_grad():
-        result = model(**inputs(case))
-    return [value for value in result.values() if isinstance(value, torch.Tensor)]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
