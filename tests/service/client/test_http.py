@@ -5,6 +5,7 @@ scripted byte by byte, and the real server; every wait is bounded."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import sys
@@ -224,10 +225,11 @@ def test_recv_all_fills_the_view_and_restores_the_timeout() -> None:
         assert bytes(short[:3]) == b"abc"
 
 
-def test_arrays_of_a_large_model_from_the_real_server_equal_local_generation(
-        server: RunningServer) -> None:
-    """About 12 MB through ``Client.init`` (reads far above the direct-read threshold)
-    equal the engine's bytes generated in this process."""
+def test_a_large_model_from_the_real_server_is_the_engines_bytes(server: RunningServer,
+                                                                  tmp_path: Any) -> None:
+    """About 12 MB (reads far above the direct-read threshold) through ``Client.init`` as
+    arrays, as a file (reads into a file mapping, sha256 on the way) and in two parallel
+    streams (each reading its region): every time the engine's bytes made here."""
     spec = {"seed": 3, "dtype": "float32", "layers": [
         {"type": "tensor", "name": "a", "shape": [1500, 1000],
          "init": {"name": "normal", "mean": 0.0, "std": 0.02}},
@@ -235,8 +237,14 @@ def test_arrays_of_a_large_model_from_the_real_server_equal_local_generation(
     plan = build_plan(Spec.model_validate(spec))
     expected = header_bytes(plan) + b"".join(
         chunk.data.tobytes() for chunk in ChunkStream(plan))
+    data_start = 8 + int.from_bytes(expected[:8], "little")
     with Client(server.url) as client:
         arrays = client.init(spec)
-    offset = len(expected) - sum(a.nbytes for a in arrays.values())
-    assert b"".join(arrays[name].tobytes() for name in ("a", "b")) == expected[offset:]
-    assert json.loads(expected[8 : offset].decode())["a"]["shape"] == [1500, 1000]
+        written = client.init(spec, tmp_path / "m.safetensors")
+    with Client(server.url, parallel=2) as client:
+        parallel = client.init(spec)
+    for got in (arrays, parallel):
+        assert b"".join(got[name].tobytes() for name in ("a", "b")) == expected[data_start:]
+    assert (tmp_path / "m.safetensors").read_bytes()[data_start:] == expected[data_start:]
+    assert written.file_sha256 == hashlib.sha256(
+        (tmp_path / "m.safetensors").read_bytes()).hexdigest()
