@@ -229,7 +229,8 @@ def test_a_large_model_from_the_real_server_is_the_engines_bytes(server: Running
                                                                   tmp_path: Any) -> None:
     """About 12 MB (reads far above the direct-read threshold) through ``Client.init`` as
     arrays, as a file (reads into a file mapping, sha256 on the way) and in two parallel
-    streams (each reading its region): every time the engine's bytes made here."""
+    streams (each reading its region; as arrays and as torch tensors): every time the
+    engine's bytes made here."""
     spec = {"seed": 3, "dtype": "float32", "layers": [
         {"type": "tensor", "name": "a", "shape": [1500, 1000],
          "init": {"name": "normal", "mean": 0.0, "std": 0.02}},
@@ -243,8 +244,11 @@ def test_a_large_model_from_the_real_server_is_the_engines_bytes(server: Running
         written = client.init(spec, tmp_path / "m.safetensors")
     with Client(server.url, parallel=2) as client:
         parallel = client.init(spec)
+        tensors = client.init_tensors(spec)
     for got in (arrays, parallel):
         assert b"".join(got[name].tobytes() for name in ("a", "b")) == expected[data_start:]
+    assert b"".join(tensors[name].numpy().tobytes() for name in ("a", "b")) == (
+        expected[data_start:])
     assert (tmp_path / "m.safetensors").read_bytes()[data_start:] == expected[data_start:]
     assert written.file_sha256 == hashlib.sha256(
         (tmp_path / "m.safetensors").read_bytes()).hexdigest()
