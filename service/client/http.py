@@ -236,7 +236,9 @@ class Response:
         if not _DIRECT_READS or body.fp is None or body.chunked or not body.length:
             return None
         sock = getattr(self._response.connection, "sock", None)
-        return sock if type(sock) is socket.socket else None
+        if type(sock) is not socket.socket or sock.gettimeout() == 0:  # non-blocking: as is
+            return None
+        return sock
 
     def _read_direct(self, sock: socket.socket, buffer: memoryview) -> int:
         """``readinto`` in one ``MSG_WAITALL`` system call after what ``http.client`` has
@@ -291,9 +293,10 @@ def recv_all(sock: socket.socket, view: memoryview) -> int:
     timeout = sock.gettimeout()
     if timeout is not None:
         seconds = int(timeout)
+        micros = max(int((timeout - seconds) * 1e6), 0 if seconds else 1)  # 0 0 is "never"
         sock.settimeout(None)  # a blocking descriptor: MSG_WAITALL then waits in the kernel
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                        struct.pack("ll", seconds, int((timeout - seconds) * 1e6)))
+                        struct.pack("ll", seconds, micros))
     done = 0
     try:
         while done < len(view):

@@ -225,6 +225,21 @@ def test_recv_all_fills_the_view_and_restores_the_timeout() -> None:
         assert bytes(short[:3]) == b"abc"
 
 
+@linux_only
+@pytest.mark.parametrize("timeout", [0.2, 1e-9])
+def test_recv_all_times_out_when_nothing_comes(timeout: float) -> None:
+    """No byte within the socket's timeout: TimeoutError, however small the timeout (a
+    zero SO_RCVTIMEO would mean no timeout at all)."""
+    left, right = socket.socketpair()
+    with left, right:
+        left.settimeout(timeout)
+        begin = time.monotonic()
+        with pytest.raises(TimeoutError):
+            recv_all(left, memoryview(bytearray(10)))
+        assert time.monotonic() - begin < 5
+        assert left.gettimeout() == timeout
+
+
 def test_a_large_model_from_the_real_server_is_the_engines_bytes(server: RunningServer,
                                                                   tmp_path: Any) -> None:
     """About 12 MB (reads far above the direct-read threshold) through ``Client.init`` as
