@@ -37,6 +37,24 @@ from weightinit.core.hf.directory import (
 )
 
 
+def config_dict(config: Any) -> dict[str, Any]:
+    """A config given as a dict, a ``config.json`` path or a transformers config object,
+    as the JSON object a ``huggingface`` spec carries."""
+    if isinstance(config, dict):
+        return config
+    if isinstance(config, str | os.PathLike):
+        loaded = json.loads(Path(config).read_text())
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{os.fspath(config)} does not hold a JSON object")
+        return loaded
+    if hasattr(config, "to_dict"):
+        from weightinit.service.adapters.torch_hf import json_config
+
+        return json_config(config.to_dict())
+    raise TypeError("config is a dict, the path of a config.json or a transformers config, "
+                    f"not {type(config).__name__}")
+
+
 def pretrained_spec(config: dict[str, Any], *, seed: int, dtype: str = "float32",
                     architecture: str | None = None, init_recipe: str = "family"
                     ) -> dict[str, Any]:
@@ -75,8 +93,7 @@ def save_pretrained(
     server (the extra needed there only). Raises ``SpecError``/``WeightinitError`` for a
     bad config, ``ValueError`` for a bad ``max_shard_size``.
     """
-    if not isinstance(config, dict):
-        config = json.loads(Path(config).read_text())
+    config = config_dict(config)
     parse_size(max_shard_size)  # a bad size fails before anything is planned
     spec = pretrained_spec(config, seed=seed, dtype=dtype, architecture=architecture,
                            init_recipe=init_recipe)

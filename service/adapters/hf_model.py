@@ -13,30 +13,10 @@ of the installed transformers for that ``model_type``.
 
 from __future__ import annotations
 
-import json
-import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-from weightinit.service.adapters.torch_hf import json_config
-from weightinit.service.pretrained import pretrained_spec
-
-
-def config_dict(config: Any) -> dict[str, Any]:
-    """A config given as a dict, a ``config.json`` path or a transformers config object,
-    as the JSON object a ``huggingface`` spec carries."""
-    if isinstance(config, dict):
-        return config
-    if isinstance(config, str | os.PathLike):
-        loaded = json.loads(Path(config).read_text())
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{os.fspath(config)} does not hold a JSON object")
-        return loaded
-    if hasattr(config, "to_dict"):
-        return json_config(config.to_dict())
-    raise TypeError("config is a dict, the path of a config.json or a transformers config, "
-                    f"not {type(config).__name__}")
+from weightinit.service.pretrained import config_dict, pretrained_spec
 
 
 def from_config(

@@ -12,10 +12,10 @@ and urllib3's ``Retry`` decides whether and how long to wait.
 Bodies are read with ``http.client``'s ``readinto`` straight into the caller's memory (the
 destination, not a temporary): see ``KeptBodyConnection`` for how urllib3 gives it up.
 Large reads of a plain (not TLS) socket on Linux go to the socket itself with
-``MSG_WAITALL``: one system call fills megabytes without the GIL, where a read per
-arriving segment would take the GIL back hundreds of times per megabyte and, in a
-process busy with other Python work (building the model being downloaded), wait for it
-each time (``Response.readinto``).
+``MSG_WAITALL``: one system call fills megabytes without the GIL, where ``http.client``
+returns to Python after each ``recv`` (what has arrived so far) and, in a process busy
+with other Python work (building the model being downloaded), waits for the GIL each
+time (``Response.readinto``).
 """
 
 from __future__ import annotations

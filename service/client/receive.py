@@ -16,6 +16,7 @@ import mmap
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -246,40 +247,36 @@ def _dtype_info(code: str) -> DTypeInfo:
         raise ProtocolError(f"unsupported safetensors dtype {code!r}") from None
 
 
-def _numpy_dtype(code: str) -> np.dtype:
-    return _dtype_info(code).numpy
+def _tensor_ranges(layout: Layout) -> Iterator[tuple[str, DTypeInfo, int, int, list[int]]]:
+    """Per tensor, in data order: name, dtype, byte offset in the whole file, element
+    count and shape."""
+    start = len(layout.header)
+    for name, entry in layout.in_data_order():
+        info = _dtype_info(entry["dtype"])
+        begin, end = entry["data_offsets"]
+        yield name, info, start + begin, (end - begin) // info.itemsize, entry["shape"]
 
 
 def arrays_from_buffer(buffer: mmap.mmap | bytearray, layout: Layout
                        ) -> dict[str, np.ndarray]:
     """Views (no copy) of each tensor of a whole file held in memory, in data order."""
-    start = len(layout.header)
-    arrays = {}
-    for name, entry in layout.in_data_order():
-        dtype = _numpy_dtype(entry["dtype"])
-        begin, end = entry["data_offsets"]
-        count = (end - begin) // dtype.itemsize
-        array = np.frombuffer(buffer, dtype=dtype, count=count, offset=start + begin)
-        arrays[name] = array.reshape(entry["shape"])
-    return arrays
+    return {name: np.frombuffer(buffer, dtype=info.numpy, count=count,
+                                offset=offset).reshape(shape)
+            for name, info, offset, count, shape in _tensor_ranges(layout)}
 
 
 def tensors_from_buffer(buffer: mmap.mmap | bytearray, layout: Layout) -> dict[str, Any]:
     """Torch tensors over each tensor of a whole file held in memory (no copy), in data
-    order. bfloat16 is torch's own: unlike numpy arrays, no ml_dtypes import (about half a
-    second) is needed. Each tensor keeps ``buffer`` alive."""
+    order. bfloat16 is torch's own: unlike numpy arrays, no ml_dtypes import (about 0.6 s)
+    is needed. Each tensor keeps ``buffer`` alive."""
     import torch
 
-    start = len(layout.header)
     tensors = {}
-    for name, entry in layout.in_data_order():
-        info = _dtype_info(entry["dtype"])
+    for name, info, offset, count, shape in _tensor_ranges(layout):
         dtype = getattr(torch, info.name)
-        begin, end = entry["data_offsets"]
-        count = (end - begin) // info.itemsize
         if count == 0:  # frombuffer refuses an empty range
-            tensors[name] = torch.empty(entry["shape"], dtype=dtype)
-            continue
-        flat = torch.frombuffer(buffer, dtype=dtype, count=count, offset=start + begin)
-        tensors[name] = flat.reshape(entry["shape"])
+            tensors[name] = torch.empty(shape, dtype=dtype)
+        else:
+            tensors[name] = torch.frombuffer(buffer, dtype=dtype, count=count,
+                                             offset=offset).reshape(shape)
     return tensors

@@ -17,8 +17,8 @@ from safetensors.torch import load_file
 from weightinit.core import Spec, build_plan, write_file
 from weightinit.core.errors import SpecError
 from weightinit.core.hf import SUPPORTED_FAMILIES
-from weightinit.service.adapters.hf_model import config_dict
 from weightinit.service.client.client import WeightinitError
+from weightinit.service.pretrained import config_dict
 
 import weightinit.hf
 from weightinit.torch import load_weights, tied_names
