@@ -89,6 +89,21 @@ _bits_f64 = _bitcast("uint64", "float64", ir.DoubleType())
 _f32_bits = _bitcast("float32", "uint32", ir.IntType(32))
 _bits_f32 = _bitcast("uint32", "float32", ir.FloatType())
 
+@intrinsic
+def _wide_vectors(typingctx: object) -> tuple:
+    """Marks the function being compiled to vectorise with 512-bit registers where the
+    CPU has them (LLVM otherwise keeps 256 on Intel's AVX-512 cores): the loops here are
+    long, uniform float64/integer arithmetic, about a fifth faster so. Same operations
+    in the same order, so the same bytes; a no-op without AVX-512."""
+
+    def codegen(ctx: object, builder: ir.IRBuilder, sig: object, args: list) -> object:
+        # llvmlite's attribute set only admits enum attributes: add the string pair raw.
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return ctx.get_dummy_value()  # type: ignore[attr-defined]
+
+    return numba.types.none(), codegen
+
+
 BLOCK = 1024  # elements per block: the block's scratch stays in L1
 _M32 = np.uint64(0xFFFFFFFF)
 _SH32, _SH21, _SH11 = np.uint64(32), np.uint64(21), np.uint64(11)
@@ -112,6 +127,7 @@ def _philox_block(
     c_first: int, n_ctr: int, keys0: Array, keys1: Array, s0: int, s1: int, mant: Array
 ) -> None:
     """``mant[e] = w >> 11`` for the two elements of each of ``n_ctr`` counters."""
+    _wide_vectors()
     for j in range(n_ctr):
         c = np.uint64(c_first + j)
         # Every word is kept below 2**32 by masking the inputs (keys, key words, products)
@@ -132,6 +148,7 @@ def _philox_block(
 @_jit
 def _log_tail(x: Array, m: int) -> None:
     """fdlibm log in place of ``x[:m]``, all normal and < 0.7 (so ``k != 0``)."""
+    _wide_vectors()
     for j in range(m):
         b = _f64_bits(x[j])
         hx = np.int64(b >> _SH32)
@@ -186,6 +203,7 @@ def _tail_indices(p: Array, n: int, idx: Array) -> int:
 @_jit
 def _ndtri_block(p: Array, z: Array, idx: Array, tr: Array, tv: Array) -> None:
     """``z[:n] = ndtri(p[:n])`` (AS241): central rational for all, then the tails."""
+    _wide_vectors()
     n = len(z)
     for t in range(n):
         q = p[t] - 0.5
@@ -268,6 +286,7 @@ def _emit(x: Array, dcode: int, o64: Array, o32: Array, o16: Array, sv: Array,
           keep: bool) -> None:
     """Round ``x`` to the output dtype into the output slice; with ``keep``, the rounded
     values also to ``sv`` (for the moments)."""
+    _wide_vectors()
     if dcode == 0:
         for j in range(len(o64)):
             o64[j] = x[j]
@@ -302,6 +321,7 @@ def _block_moments(sv: Array, n: int, ms: Array) -> tuple[float, float, float, f
     ``sv[0]``: every level is a plain elementwise loop, so it vectorises without any
     reassociation. ``sv`` must have room for the padding (``BLOCK`` elements).
     """
+    _wide_vectors()
     c = sv[0]
     size = 16
     while size < n:
@@ -333,6 +353,7 @@ def _transform_block(
     kind: int, params: Array, mant: Array, x: Array, pv: Array, idx: Array, tr: Array, tv: Array
 ) -> None:
     """``x[:n]`` = the transform of the words' mantissas ``mant[:n]`` (``w >> 11``)."""
+    _wide_vectors()
     n = len(x)
     if kind == 0:
         low, span = params[0], params[1] - params[0]
@@ -377,6 +398,7 @@ def fill_kernel(
     moments, merged. A block never spans two runs, so a run's values are those of the
     same elements generated on their own.
     """
+    _wide_vectors()
     o64 = out.view(np.float64) if dcode == 0 else np.empty(0, dtype=np.float64)
     o32 = out.view(np.float32) if dcode == 1 else np.empty(0, dtype=np.float32)
     o16 = out.view(np.uint16) if dcode >= 2 else np.empty(0, dtype=np.uint16)
