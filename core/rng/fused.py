@@ -16,6 +16,7 @@ summarised in turn.
 * Moments: per block over the rounded values (shifted, pairwise sums), merged with
   Chan's update; ``kernels.block_moments`` is the same computation in numpy, so both
   paths give the same report.
+* 512-bit vectors where the CPU has them (``_wide_vectors``, called by each kernel).
 * ``nogil=True``: threads may fill disjoint ranges. One signature (output passed as
   bytes), cached on disk (``cache=True``).
 """
@@ -89,12 +90,13 @@ _bits_f64 = _bitcast("uint64", "float64", ir.DoubleType())
 _f32_bits = _bitcast("float32", "uint32", ir.IntType(32))
 _bits_f32 = _bitcast("uint32", "float32", ir.FloatType())
 
+
 @intrinsic
 def _wide_vectors(typingctx: object) -> tuple:
     """Marks the function being compiled to vectorise with 512-bit registers where the
     CPU has them (LLVM otherwise keeps 256 on Intel's AVX-512 cores): the loops here are
     long, uniform float64/integer arithmetic, about a fifth faster so. Same operations
-    in the same order, so the same bytes; a no-op without AVX-512."""
+    in the same order, so the same bytes; without AVX-512 the width stays what it is."""
 
     def codegen(ctx: object, builder: ir.IRBuilder, sig: object, args: list) -> object:
         # llvmlite's attribute set only admits enum attributes: add the string pair raw.
