@@ -146,13 +146,12 @@ def _given_architecture(config: dict[str, Any]) -> str | None:
 
 def _write_generation_config(model: dict[str, Any] | None, target: Path) -> Path | None:
     """``generation_config.json`` as ``save_pretrained`` writes it (the same JSON text), or
-    none for a model class that cannot generate (a stale one from an earlier run removed).
-    A server of an earlier release sends no model description: none is written then, and
-    ``from_pretrained`` derives the same generation config from ``config.json``."""
+    none for a model class that cannot generate. A server of an earlier release sends no
+    model description: none is written then, and ``from_pretrained`` derives the same
+    generation config from ``config.json``. Either way without one, a stale file from an
+    earlier run into the directory is removed (it may be another config's)."""
     path = target / GENERATION_CONFIG_FILE
-    if model is None:
-        return None
-    if model["generation_config"] is None:
+    if model is None or model["generation_config"] is None:
         path.unlink(missing_ok=True)
         return None
     path.write_text(json.dumps(model["generation_config"], indent=2, sort_keys=True) + "\n")

@@ -174,10 +174,13 @@ def test_from_a_server_this_process_needs_neither_torch_nor_transformers(
 def test_a_plan_without_the_model_description_writes_no_generation_config(
         tmp_path: Path) -> None:
     """A server of an earlier release sends no ``huggingface`` entry in its plan document:
-    the directory is written without generation_config.json (from_pretrained derives it)."""
+    the directory is written without generation_config.json (from_pretrained derives it),
+    and one left by an earlier run into the directory is removed."""
     from weightinit.service.pretrained import _write_generation_config
 
     assert _write_generation_config(None, tmp_path) is None
     assert not (tmp_path / "generation_config.json").exists()
     written = _write_generation_config({"generation_config": {"bos_token_id": 1}}, tmp_path)
     assert written is not None and json.loads(written.read_text()) == {"bos_token_id": 1}
+    assert _write_generation_config(None, tmp_path) is None
+    assert not written.exists()
